@@ -1,0 +1,33 @@
+"""recnumba: relative entropy coding with space partitioning, on Numba kernels.
+
+Send one exact sample of a target distribution Q to a receiver that shares a prior P and a seed, in
+about D_KL[Q||P] bits (He, Flamich & Hernández-Lobato, NeurIPS 2024)::
+
+    import recnumba as rn
+    prior = rn.Gaussian([0.0] * 5, [1.0] * 5)
+    target = rn.Gaussian([0.5, -1.0, 0.2, 0.0, 1.5], [0.1] * 5)
+    res = rn.encode(target, prior, seed=7, partition=rn.Partition.uniform(5, 8))
+    z = rn.decode(res.index, prior, seed=7, partition=rn.Partition.uniform(5, 8))
+
+Layout: ``random`` (Philox streams), ``distributions`` (Gaussian numerics), ``partition``
+(equal-mass bins), ``kernels`` (bin weights, PFR/ORC selection, decoding, numpy reference),
+``coding`` (bit I/O and Elias codes), ``api`` (encode/decode).
+"""
+
+from recnumba.api import DEFAULT_MAX_STEPS, EncodeResult, MaxStepsExceeded, decode, encode
+from recnumba.distributions.gaussian import Gaussian, dinf_bits, kl_bits
+from recnumba.partition import Partition
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MAX_STEPS",
+    "EncodeResult",
+    "Gaussian",
+    "MaxStepsExceeded",
+    "Partition",
+    "decode",
+    "dinf_bits",
+    "encode",
+    "kl_bits",
+]

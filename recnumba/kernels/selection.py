@@ -1,0 +1,190 @@
+"""CPU selection kernels: exact PFR and fixed-budget ORC, plain or partitioned, batched over blocks.
+
+One search, two arrival-time rules:
+
+* PFR (``num_samples == 0``): arrival times T_t = E_0 + ... + E_t, unbounded search.
+* ORC (``num_samples == N``): T_t = sum_{i<=t} E_i N / (N - i), the order statistics of N
+  exponentials, so exactly N candidates exist.
+
+Candidate t draws a bin j_t ~ pi (sender-private), takes the next unused local index k of that bin,
+and is scored ``ln T_t - ln r'(x)`` with ``r' = r / (J pi_j)``; the minimum wins. Since T_t only grows
+and r' <= r'_max, the search stops as soon as ``ln T_t - ln r'_max`` reaches the best score: this is
+the optimal PFR stopping rule, and for ORC it returns the same argmin as scoring all N.
+
+``select_batch`` runs blocks in parallel with ``prange``; each block's result depends only on its own
+inputs and keys, so results do not depend on the number of threads.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange, types
+from numba.typed import Dict
+
+from recnumba.kernels.bin_weights import dimension_bin_tables
+from recnumba.kernels.candidates import bin_digit, search_cdf, std_bin_quantile, std_log_ratio
+from recnumba.random.philox import private_uniform_pair, shared_uniform_pair
+
+STATUS_OK = 0
+STATUS_MAX_STEPS = 1
+STATUS_INDEX_OVERFLOW = 2
+STATUS_UNBOUNDED = 3
+
+_INDEX_LIMIT = np.int64(9223372036854775807)  # 2**63 - 1: indices are int64
+
+
+@njit(cache=True)
+def block_bin_tables(t_loc, t_scale, intervals, offsets, weights_kind, log_pi, cdf):
+    """Bin tables for all dimensions of one block; returns ln r'_max (nats), +inf if unbounded."""
+    log_bound = 0.0
+    for d in range(intervals.shape[0]):
+        log_bound += dimension_bin_tables(
+            t_loc[d], t_scale[d], intervals[d], weights_kind, offsets[d], log_pi, cdf
+        )
+    return log_bound
+
+
+@njit(cache=True)
+def _draw_bin(seed, block, step, intervals, offsets, strides, log_pi, cdf, digits):
+    """Draw the bin of search step ``step`` one interval per dimension; returns (j, ln pi_j).
+
+    Private slot 0 is the arrival time; slot 1 + d is dimension d's interval draw.
+    """
+    num_dims = intervals.shape[0]
+    bin_index = np.int64(0)
+    log_weight = 0.0
+    for pair in range((num_dims + 2) // 2):
+        u_even, u_odd = private_uniform_pair(seed, block, step, pair)
+        for half in range(2):
+            slot = 2 * pair + half
+            d = slot - 1
+            if d < 0 or d >= num_dims:
+                continue
+            if intervals[d] == 1:
+                digits[d] = 0
+                log_weight += log_pi[offsets[d]]
+                continue
+            u = u_even if half == 0 else u_odd
+            interval = search_cdf(cdf, offsets[d], intervals[d], u)
+            digits[d] = interval
+            bin_index += np.int64(interval) * strides[d]
+            log_weight += log_pi[offsets[d] + interval]
+    return bin_index, log_weight
+
+
+@njit(cache=True)
+def candidate_log_ratio(seed, block, index, digits, intervals, t_loc, t_scale):
+    """ln q/p (nats) of candidate ``index`` whose interval digits are ``digits``."""
+    num_dims = intervals.shape[0]
+    total = 0.0
+    for pair in range((num_dims + 1) // 2):
+        u_even, u_odd = shared_uniform_pair(seed, block, index, pair)
+        d = 2 * pair
+        x = std_bin_quantile(digits[d], intervals[d], u_even)
+        total += std_log_ratio(x, t_loc[d], t_scale[d])
+        if d + 1 < num_dims:
+            x = std_bin_quantile(digits[d + 1], intervals[d + 1], u_odd)
+            total += std_log_ratio(x, t_loc[d + 1], t_scale[d + 1])
+    return total
+
+
+@njit(cache=True)
+def select_block(
+    t_loc, t_scale, intervals, offsets, strides, num_bins, weights_kind, seed, block,
+    num_samples, max_steps,
+):
+    """Run one block's search. Returns (index, steps, status, ln r'_max).
+
+    ``num_samples == 0`` selects exact PFR (stopping at the optimal rule or at ``max_steps``);
+    ``num_samples > 0`` selects ORC with that many candidates.
+    """
+    num_dims = intervals.shape[0]
+    table_size = offsets[num_dims]
+    log_pi = np.empty(table_size, dtype=np.float64)
+    cdf = np.empty(table_size, dtype=np.float64)
+    log_bound = block_bin_tables(t_loc, t_scale, intervals, offsets, weights_kind, log_pi, cdf)
+    if num_samples == 0 and math.isinf(log_bound):
+        return np.int64(-1), np.int64(0), STATUS_UNBOUNDED, log_bound
+    log_num_bins = math.log(float(num_bins))
+    digits = np.zeros(num_dims, dtype=np.int64)
+    # Local index counters are only needed when there is more than one bin.
+    counts = Dict.empty(key_type=types.int64, value_type=types.int64)
+    arrival = 0.0
+    best_score = math.inf
+    best_index = np.int64(-1)
+    limit = num_samples if num_samples > 0 else max_steps
+    steps = np.int64(0)
+    while True:
+        if steps >= limit:
+            if num_samples > 0:
+                break
+            return best_index, steps, STATUS_MAX_STEPS, log_bound
+        u_time, _ = private_uniform_pair(seed, block, steps, 0)
+        exponential = -math.log(u_time)
+        if num_samples > 0:
+            exponential *= float(num_samples) / float(num_samples - steps)
+        arrival += exponential
+        log_arrival = math.log(arrival)
+        if log_arrival - log_bound >= best_score:
+            break  # no later candidate can beat the best one
+        bin_index, log_weight = _draw_bin(
+            seed, block, steps, intervals, offsets, strides, log_pi, cdf, digits
+        )
+        if num_bins == 1:
+            index = steps
+        else:
+            local = counts.get(bin_index, np.int64(0))
+            counts[bin_index] = local + 1
+            if local > (_INDEX_LIMIT - bin_index) // num_bins:
+                return best_index, steps, STATUS_INDEX_OVERFLOW, log_bound
+            index = local * num_bins + bin_index
+        log_ratio = candidate_log_ratio(seed, block, index, digits, intervals, t_loc, t_scale)
+        score = log_arrival - log_ratio + log_num_bins + log_weight
+        if score < best_score:
+            best_score = score
+            best_index = index
+        steps += 1
+    return best_index, steps, STATUS_OK, log_bound
+
+
+@njit(parallel=True)
+def select_batch(
+    t_loc, t_scale, intervals, offsets, strides, num_bins, weights_kind, seed, block_ids,
+    num_samples, max_steps, out_index, out_steps, out_status, out_log_bound,
+):
+    """Parallel over blocks: ``t_loc``/``t_scale`` are (B, D) standardised targets, outputs (B,)."""
+    for b in prange(t_loc.shape[0]):
+        index, steps, status, log_bound = select_block(
+            t_loc[b], t_scale[b], intervals, offsets, strides, num_bins, weights_kind, seed,
+            block_ids[b], num_samples, max_steps,
+        )
+        out_index[b] = index
+        out_steps[b] = steps
+        out_status[b] = status
+        out_log_bound[b] = log_bound
+
+
+@njit(cache=True)
+def decode_block(index, p_loc, p_scale, intervals, strides, num_bins, seed, block, out):
+    """Write candidate ``index``'s sample (original units) into ``out`` (D,)."""
+    num_dims = intervals.shape[0]
+    bin_index = index % num_bins
+    for pair in range((num_dims + 1) // 2):
+        u_even, u_odd = shared_uniform_pair(seed, block, index, pair)
+        for half in range(2):
+            d = 2 * pair + half
+            if d >= num_dims:
+                break
+            u = u_even if half == 0 else u_odd
+            digit = bin_digit(bin_index, strides[d], intervals[d])
+            out[d] = p_loc[d] + p_scale[d] * std_bin_quantile(digit, intervals[d], u)
+
+
+@njit(parallel=True)
+def decode_batch(indices, p_loc, p_scale, intervals, strides, num_bins, seed, block_ids, out):
+    """Parallel decode: ``indices`` (B,), ``p_loc``/``p_scale`` (B, D), ``out`` (B, D)."""
+    for b in prange(indices.shape[0]):
+        decode_block(
+            indices[b], p_loc[b], p_scale[b], intervals, strides, num_bins, seed, block_ids[b],
+            out[b],
+        )
