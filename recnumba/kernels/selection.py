@@ -54,7 +54,12 @@ def _draw_bin(seed, block, step, intervals, offsets, strides, log_pi, cdf, digit
     bin_index = np.int64(0)
     log_weight = 0.0
     for pair in range((num_dims + 2) // 2):
-        u_even, u_odd = private_uniform_pair(seed, block, step, pair)
+        needed = False  # skip the generator for dimensions that are not split
+        for slot in range(max(2 * pair, 1), min(2 * pair + 2, num_dims + 1)):
+            needed = needed or intervals[slot - 1] > 1
+        u_even, u_odd = 0.5, 0.5
+        if needed:
+            u_even, u_odd = private_uniform_pair(seed, block, step, pair)
         for half in range(2):
             slot = 2 * pair + half
             d = slot - 1
