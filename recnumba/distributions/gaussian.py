@@ -12,13 +12,11 @@ def _as_float_array(value, name):
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{name} must be an array of real numbers; got {value!r}") from error
-    if array.ndim not in (1, 2):
+    if array.ndim > 2:
         raise ValueError(
             f"{name} must have shape (D,) or (B, D) (dimensions, or blocks x dimensions); "
             f"got shape {array.shape}"
         )
-    if array.shape[-1] == 0:
-        raise ValueError(f"{name} has no dimensions; pass at least one dimension")
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or infinite values; pass finite numbers")
     return array
@@ -44,6 +42,10 @@ class Gaussian:
                 f"loc shape {loc.shape} and scale shape {scale.shape} do not broadcast; "
                 "give both shape (D,) or (B, D)"
             ) from error
+        if loc.ndim == 0:
+            raise ValueError("loc and scale are both scalars: give at least one of them shape (D,) or (B, D)")
+        if loc.shape[-1] == 0:
+            raise ValueError("loc and scale have no dimensions; pass at least one dimension")
         if np.any(scale <= 0):
             raise ValueError("scale must be > 0 everywhere (standard deviations, not variances)")
         self.loc = np.ascontiguousarray(loc)
