@@ -27,7 +27,7 @@ from recnumba.distributions.gaussian_math import (
     ndtri_upper,
 )
 
-mp = pytest.importorskip("mpmath")
+import mpmath as mp  # noqa: E402  (test dependency, see setup.cfg extras "test")
 
 INF = math.inf
 NAN = math.nan
@@ -466,3 +466,17 @@ def test_callable_from_njit():
     assert v == r
     bad = _use_all(1.5, 2.0, 1.0)
     assert math.isnan(bad[0]) and math.isnan(bad[4]) and math.isnan(bad[9])
+
+
+def test_ndtri_fast_is_close_to_ndtri_and_antisymmetric():
+    from recnumba.distributions.gaussian_math import ndtri_fast
+
+    rng = np.random.default_rng(5)
+    p = np.concatenate([rng.uniform(size=20000), np.logspace(-300, np.log10(0.5), 3000)])
+    fast = np.array([ndtri_fast(v) for v in p])
+    accurate = np.array([ndtri(v) for v in p])
+    assert np.max(np.abs(fast - accurate) / np.maximum(np.abs(accurate), 1e-300)) < 2e-15
+    exact_complement = p >= 0.5
+    mirrored = np.array([ndtri_fast(1.0 - v) for v in p[exact_complement]])
+    np.testing.assert_array_equal(mirrored, -fast[exact_complement])
+    assert ndtri_fast(0.0) == -np.inf and ndtri_fast(1.0) == np.inf and np.isnan(ndtri_fast(1.5))
