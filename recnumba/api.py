@@ -17,7 +17,9 @@ from recnumba.kernels.selection import (
     STATUS_OK,
     STATUS_UNBOUNDED,
     decode_batch,
+    decode_serial,
     select_batch,
+    select_serial,
 )
 from recnumba.partition import Partition
 from recnumba.random.philox import SEED_LIMIT
@@ -100,7 +102,12 @@ def _check_block_ids(block_ids, num_blocks):
 
 
 def _batched(array, num_blocks):
-    return np.ascontiguousarray(np.broadcast_to(array, (num_blocks, array.shape[-1])), dtype=np.float64)
+    """A writable C-contiguous (B, D) copy (read-only broadcast views would compile new kernels)."""
+    return np.array(np.broadcast_to(array, (num_blocks, array.shape[-1])), dtype=np.float64, order="C")
+
+
+#: Below this many blocks the single-threaded kernels win (no thread start-up, cached compile).
+_PARALLEL_MIN_BLOCKS = 2
 
 
 def _batch_size(name, shape, other):
@@ -189,6 +196,11 @@ def encode(
         if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
             raise ValueError(f"num_samples must be a positive integer; got {num_samples!r}")
         budget = int(num_samples)
+        if budget * partition.num_bins > (1 << 63):
+            raise ValueError(
+                f"num_samples x J = 2^{math.log2(budget * partition.num_bins):.1f} exceeds the int64 index "
+                "range 2^63; use fewer bins (log2 J <= 63 - log2 num_samples) or fewer samples"
+            )
     block_ids = _check_block_ids(block_ids, num_blocks)
 
     q_loc, q_scale = _batched(target.loc, num_blocks), _batched(target.scale, num_blocks)
@@ -208,7 +220,8 @@ def encode(
     out_steps = np.empty(num_blocks, dtype=np.int64)
     out_status = np.empty(num_blocks, dtype=np.int64)
     out_log_bound = np.empty(num_blocks, dtype=np.float64)
-    select_batch(
+    select = select_batch if num_blocks >= _PARALLEL_MIN_BLOCKS else select_serial
+    select(
         t_loc, t_scale, partition.intervals, partition.offsets, partition.strides,
         np.int64(partition.num_bins), np.int64(WEIGHT_NAMES[weights]), np.uint64(seed), block_ids,
         np.int64(budget), np.int64(max_steps), out_index, out_steps, out_status, out_log_bound,
@@ -217,7 +230,7 @@ def encode(
     _raise_for_status(out_status, out_steps, bound_bits, max_steps)
 
     sample = np.empty((num_blocks, target.dim), dtype=np.float64)
-    decode_batch(
+    (decode_batch if num_blocks >= _PARALLEL_MIN_BLOCKS else decode_serial)(
         out_index, p_loc, p_scale, partition.intervals, partition.strides,
         np.int64(partition.num_bins), np.uint64(seed), block_ids, sample,
     )
@@ -303,7 +316,7 @@ def decode(index, prior, seed, *, partition=None, block_ids=None, num_samples=No
     block_ids = _check_block_ids(block_ids, num_blocks)
     p_loc, p_scale = _batched(prior.loc, num_blocks), _batched(prior.scale, num_blocks)
     sample = np.empty((num_blocks, prior.dim), dtype=np.float64)
-    decode_batch(
+    (decode_batch if num_blocks >= _PARALLEL_MIN_BLOCKS else decode_serial)(
         indices, p_loc, p_scale, partition.intervals, partition.strides,
         np.int64(partition.num_bins), np.uint64(seed), block_ids, sample,
     )

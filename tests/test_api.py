@@ -50,7 +50,8 @@ def test_single_target_returns_scalars_and_batch_returns_arrays():
     assert rn.decode(single.index, PRIOR5, seed=3).tobytes() == single.sample.tobytes()
     batch = rn.encode(repeated(_target(5, 1), 3), PRIOR5, seed=3)
     assert batch.index.shape == (3,) and batch.sample.shape == (3, 5)
-    assert batch.index[0] == single.index  # block 0 of a batch uses the same streams
+    assert batch.index[0] == single.index  # block 0 of a batch uses the same streams (serial vs parallel kernel)
+    assert batch.sample[0].tobytes() == single.sample.tobytes()
 
 
 def test_block_ids_select_streams():
@@ -235,6 +236,7 @@ def test_max_steps_raises_with_step_count():
         (dict(code="fixed"), "fixed"),
         (dict(block_ids=[-1]), "block_ids"),
         (dict(block_ids=[1, 2]), "block_ids"),
+        (dict(method="orc", num_samples=1 << 16, partition=[1 << 20, 1 << 20, 1 << 8, 4, 1]), "int64 index range"),
     ],
 )
 def test_bad_options_raise(options, message):

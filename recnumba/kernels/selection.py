@@ -152,6 +152,21 @@ def select_block(
     return best_index, steps, STATUS_OK, log_bound
 
 
+@njit(cache=True)
+def _select_into(
+    b, t_loc, t_scale, intervals, offsets, strides, num_bins, weights_kind, seed, block_ids,
+    num_samples, max_steps, out_index, out_steps, out_status, out_log_bound,
+):
+    index, steps, status, log_bound = select_block(
+        t_loc[b], t_scale[b], intervals, offsets, strides, num_bins, weights_kind, seed,
+        block_ids[b], num_samples, max_steps,
+    )
+    out_index[b] = index
+    out_steps[b] = steps
+    out_status[b] = status
+    out_log_bound[b] = log_bound
+
+
 @njit(parallel=True)
 def select_batch(
     t_loc, t_scale, intervals, offsets, strides, num_bins, weights_kind, seed, block_ids,
@@ -159,14 +174,23 @@ def select_batch(
 ):
     """Parallel over blocks: ``t_loc``/``t_scale`` are (B, D) standardised targets, outputs (B,)."""
     for b in prange(t_loc.shape[0]):
-        index, steps, status, log_bound = select_block(
-            t_loc[b], t_scale[b], intervals, offsets, strides, num_bins, weights_kind, seed,
-            block_ids[b], num_samples, max_steps,
+        _select_into(
+            b, t_loc, t_scale, intervals, offsets, strides, num_bins, weights_kind, seed, block_ids,
+            num_samples, max_steps, out_index, out_steps, out_status, out_log_bound,
         )
-        out_index[b] = index
-        out_steps[b] = steps
-        out_status[b] = status
-        out_log_bound[b] = log_bound
+
+
+@njit(cache=True)
+def select_serial(
+    t_loc, t_scale, intervals, offsets, strides, num_bins, weights_kind, seed, block_ids,
+    num_samples, max_steps, out_index, out_steps, out_status, out_log_bound,
+):
+    """``select_batch`` on one thread: no thread start-up cost for a single block, and cacheable."""
+    for b in range(t_loc.shape[0]):
+        _select_into(
+            b, t_loc, t_scale, intervals, offsets, strides, num_bins, weights_kind, seed, block_ids,
+            num_samples, max_steps, out_index, out_steps, out_status, out_log_bound,
+        )
 
 
 @njit(cache=True)
@@ -189,6 +213,16 @@ def decode_block(index, p_loc, p_scale, intervals, strides, num_bins, seed, bloc
 def decode_batch(indices, p_loc, p_scale, intervals, strides, num_bins, seed, block_ids, out):
     """Parallel decode: ``indices`` (B,), ``p_loc``/``p_scale`` (B, D), ``out`` (B, D)."""
     for b in prange(indices.shape[0]):
+        decode_block(
+            indices[b], p_loc[b], p_scale[b], intervals, strides, num_bins, seed, block_ids[b],
+            out[b],
+        )
+
+
+@njit(cache=True)
+def decode_serial(indices, p_loc, p_scale, intervals, strides, num_bins, seed, block_ids, out):
+    """``decode_batch`` on one thread (same results, bit for bit)."""
+    for b in range(indices.shape[0]):
         decode_block(
             indices[b], p_loc[b], p_scale[b], intervals, strides, num_bins, seed, block_ids[b],
             out[b],
