@@ -250,8 +250,7 @@ def run(out_dir=".", quick=False):
     encodes = 100
     total = 2 * len(dinf_values) + 2 * len(log2_budgets)
     with tqdm(total=total, desc="recnumba demo", file=sys.stderr, unit="run") as progress:
-        # The first call compiles the parallel kernels (a few seconds). Warm up with a batch: a
-        # single (D,) target compiles another (read-only array) specialisation of the decoder.
+        # The first call compiles the parallel kernels (a few seconds): keep it out of the timings.
         progress.set_postfix_str("compiling")
         rn.encode(repeat_rows(target_family(1.0), 2), standard_prior(5), seed=0,
                   partition=rn.Partition.uniform(5, 2))

@@ -109,6 +109,26 @@ class Partition:
     def __hash__(self):
         return hash(tuple(self.intervals.tolist()))
 
+    def split_index(self, index):
+        """Split a code n into (bin j, local index k >= 1) with n = (k - 1) * J + j."""
+        index = int(index)
+        if index < 0:
+            raise ValueError(f"index must be >= 0; got {index}")
+        return index % self.num_bins, index // self.num_bins + 1
+
+    def join_index(self, bin_index, local_index):
+        """The code n = (k - 1) * J + j of the k-th (k >= 1) sample of bin j (0 <= j < J)."""
+        bin_index, local_index = int(bin_index), int(local_index)
+        if not 0 <= bin_index < self.num_bins:
+            raise ValueError(f"bin_index must be in [0, {self.num_bins}); got {bin_index}")
+        if local_index < 1:
+            raise ValueError(f"local_index counts from 1; got {local_index}")
+        return (local_index - 1) * self.num_bins + bin_index
+
+    def bin_intervals(self, bin_index):
+        """Interval of bin j in every dimension (mixed radix digits), int64 (D,)."""
+        return (int(bin_index) // self.strides) % self.intervals
+
     @classmethod
     def plain(cls, dim):
         """The trivial partition (one bin): plain REC."""

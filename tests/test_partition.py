@@ -78,3 +78,23 @@ def test_bad_information_raises():
         rn.Partition.from_information([1.0, -1.0], 4)
     with pytest.raises(ValueError, match="info_bits"):
         rn.Partition.from_information([[1.0]], 4)
+
+
+@given(st.lists(st.integers(1, 9), min_size=1, max_size=5), st.integers(0, 10**6))
+def test_index_split_and_join_are_inverse(intervals, index):
+    part = rn.Partition(intervals)
+    bin_index, local = part.split_index(index)
+    assert 0 <= bin_index < part.num_bins and local >= 1
+    assert part.join_index(bin_index, local) == index
+    digits = part.bin_intervals(bin_index)
+    assert np.all(digits < part.intervals) and int(digits @ part.strides) == bin_index
+
+
+def test_index_helpers_reject_bad_values():
+    part = rn.Partition([2, 3])
+    with pytest.raises(ValueError, match="index"):
+        part.split_index(-1)
+    with pytest.raises(ValueError, match="bin_index"):
+        part.join_index(6, 1)
+    with pytest.raises(ValueError, match="counts from 1"):
+        part.join_index(0, 0)
