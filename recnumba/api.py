@@ -116,14 +116,19 @@ def _batch_size(name, shape, other):
     return shape[0] if len(shape) == 2 else (other[0] if len(other) == 2 else None)
 
 
-def _code_lengths(indices, code, num_bins, num_samples):
+def _check_code(code, num_samples):
     if code == "fixed":
         if not num_samples:
             raise ValueError('code="fixed" needs method="orc" (an index bound); use code="delta" for PFR')
-        width = max(1, math.ceil(math.log2(num_samples * num_bins)))
-        return np.full(indices.shape, width, dtype=np.int64)
-    if code not in CODES:
+    elif code not in CODES:
         raise ValueError(f"code must be one of {sorted(CODES) + ['fixed']}; got {code!r}")
+    return code
+
+
+def _code_lengths(indices, code, num_bins, num_samples):
+    if code == "fixed":
+        width = max(1, (num_samples * num_bins - 1).bit_length())  # ceil(log2(N J)), exact
+        return np.full(indices.shape, width, dtype=np.int64)
     length = CODES[code].length
     return np.array([length(int(n) + 1) for n in indices], dtype=np.int64)
 
@@ -201,6 +206,7 @@ def encode(
                 f"num_samples x J = 2^{math.log2(budget * partition.num_bins):.1f} exceeds the int64 index "
                 "range 2^63; use fewer bins (log2 J <= 63 - log2 num_samples) or fewer samples"
             )
+    code = _check_code(code, budget)
     block_ids = _check_block_ids(block_ids, num_blocks)
 
     q_loc, q_scale = _batched(target.loc, num_blocks), _batched(target.scale, num_blocks)
