@@ -11,23 +11,34 @@ about D_KL[Q||P] bits (He, Flamich & Hernández-Lobato, NeurIPS 2024)::
 
 Layout: ``random`` (Philox streams), ``distributions`` (Gaussian numerics), ``partition``
 (equal-mass bins), ``kernels`` (bin weights, PFR/ORC selection, decoding, numpy reference),
-``coding`` (bit I/O and Elias codes), ``api`` (encode/decode).
+``coding`` (bit I/O and Elias codes), ``api`` (encode/decode), ``blocks`` (block plans for
+high-dimensional latents), ``container`` (versioned, checksummed bitstreams), ``dataset``
+(many posteriors in one call).
 """
 
 from recnumba.api import DEFAULT_MAX_STEPS, EncodeResult, MaxStepsExceeded, decode, encode
+from recnumba.blocks import BlockPlan
+from recnumba.container import StreamError, read_stream, write_stream
+from recnumba.dataset import decode_dataset, encode_dataset
 from recnumba.distributions.gaussian import Gaussian, dinf_bits, kl_bits
 from recnumba.partition import Partition
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BlockPlan",
     "DEFAULT_MAX_STEPS",
     "EncodeResult",
     "Gaussian",
     "MaxStepsExceeded",
     "Partition",
+    "StreamError",
     "decode",
+    "decode_dataset",
     "dinf_bits",
     "encode",
+    "encode_dataset",
     "kl_bits",
+    "read_stream",
+    "write_stream",
 ]

@@ -1,0 +1,276 @@
+"""Dataset-level REC: encode and decode a batch of diagonal-Gaussian posteriors with one call.
+
+Item i of a dataset is coded block by block with a :class:`~recnumba.blocks.BlockPlan`. Every
+(item, block) pair gets its own stream key ``block_id = (first_item + i) * num_blocks + block`` (so
+no two pairs share candidates), which must stay below 2^32. Internally each block is one batched
+``recnumba.encode`` call over all items (or over ``chunk`` items at a time), which runs in parallel
+over items; a tqdm progress bar counts the calls.
+
+Streams: :func:`encode_dataset_to_streams` writes one self-contained container stream per item
+(``recnumba.container``: plan identifier, seed and item number inside), and :func:`decode_streams`
+rebuilds the samples from the streams, the prior and the plan alone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from recnumba.api import DEFAULT_MAX_STEPS, decode, encode
+from recnumba.blocks import BlockPlan
+from recnumba.coding.elias import delta_length
+from recnumba.container import (
+    DEFAULT_EXPONENT_OFFSET,
+    DEFAULT_EXPONENT_SCALE,
+    read_stream,
+    write_stream,
+)
+from recnumba.distributions.gaussian import Gaussian, kl_bits
+
+__all__ = ["DatasetEncoding", "encode_dataset", "decode_dataset", "encode_dataset_to_streams", "decode_streams"]
+
+_BLOCK_ID_LIMIT = 1 << 32
+
+
+@dataclass
+class DatasetEncoding:
+    """What :func:`encode_dataset` returns (N items, B blocks, D dimensions).
+
+    Attributes
+    ----------
+    indices : int64 ndarray (N, B)
+        The index of every block of every item, in plan block order.
+    samples : float64 ndarray (N, D)
+        The selected samples, in the latent's original dimension order.
+    steps : int64 ndarray (N, B)
+        Candidates examined per block.
+    ideal_bits : float64 ndarray (N,)
+        sum over blocks of log2(n + 1): what an ideal integer code would spend per item.
+    delta_bits : int64 ndarray (N,)
+        Payload bits per item under Elias delta (``recnumba.container``'s ``"delta"`` code).
+    kl_bits : float64 ndarray (N,)
+        D_KL[Q_i || P] per item, in bits.
+    seed, first_item : int
+    method : str
+    """
+
+    indices: np.ndarray
+    samples: np.ndarray
+    steps: np.ndarray
+    ideal_bits: np.ndarray
+    delta_bits: np.ndarray
+    kl_bits: np.ndarray
+    seed: int
+    first_item: int
+    method: str
+
+
+def _check_plan(plan):
+    if not isinstance(plan, BlockPlan):
+        raise ValueError(f"plan must be a recnumba.blocks.BlockPlan; got {type(plan).__name__}")
+    return plan
+
+
+def _check_int(value, name, minimum=0):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def _check_prior(prior, plan, num_items):
+    if not isinstance(prior, Gaussian):
+        raise ValueError(f"prior must be a recnumba.Gaussian(loc, scale); got {type(prior).__name__}")
+    if prior.dim != plan.dim:
+        raise ValueError(f"prior has {prior.dim} dimensions but the plan has {plan.dim}")
+    if len(prior.shape) == 2 and prior.shape[0] != num_items:
+        raise ValueError(
+            f"prior has {prior.shape[0]} rows but there are {num_items} items; give shape (D,) or (N, D)"
+        )
+    return prior
+
+
+def _check_keys(first_item, num_items, plan):
+    first_item = _check_int(first_item, "first_item")
+    if (first_item + num_items) * plan.num_blocks > _BLOCK_ID_LIMIT:
+        raise ValueError(
+            f"items {first_item}..{first_item + num_items - 1} x {plan.num_blocks} blocks need stream keys up to "
+            f"{(first_item + num_items) * plan.num_blocks - 1}, beyond 2^32 - 1; use fewer items per seed "
+            "(start a new seed with first_item=0) or larger blocks"
+        )
+    return first_item
+
+
+def _chunks(num_items, chunk):
+    if chunk is None:
+        return [slice(0, num_items)]
+    chunk = _check_int(chunk, "chunk", 1)
+    return [slice(start, min(start + chunk, num_items)) for start in range(0, num_items, chunk)]
+
+
+def _prior_part(prior, rows, dims):
+    if len(prior.shape) == 2:
+        return Gaussian(prior.loc[rows][:, dims], prior.scale[rows][:, dims])
+    return Gaussian(prior.loc[dims], prior.scale[dims])
+
+
+def encode_dataset(
+    targets,
+    prior,
+    plan,
+    seed,
+    *,
+    method="orc",
+    num_samples=None,
+    weights=None,
+    max_steps=DEFAULT_MAX_STEPS,
+    first_item=0,
+    chunk=None,
+    progress=False,
+):
+    """Encode N posteriors, each cut into the plan's blocks.
+
+    Parameters
+    ----------
+    targets : Gaussian, shape (N, D)
+        One diagonal-Gaussian posterior per item (a (D,) Gaussian is one item).
+    prior : Gaussian, shape (D,) or (N, D)
+    plan : BlockPlan
+    seed : int in [0, 2^62)
+    method, weights, num_samples, max_steps
+        As in ``recnumba.encode`` (``num_samples`` is ORC's per-block budget, default 2^16).
+    first_item : int
+        Number of the first item (stream keys are ``(first_item + i) * B + b``, below 2^32).
+    chunk : int, optional
+        Encode at most this many items per call (bounds memory; default all at once).
+    progress : bool
+        Show a tqdm progress bar over (block, chunk) calls.
+
+    Returns
+    -------
+    DatasetEncoding
+    """
+    plan = _check_plan(plan)
+    if not isinstance(targets, Gaussian):
+        raise ValueError(f"targets must be a recnumba.Gaussian with shape (N, D); got {type(targets).__name__}")
+    if targets.dim != plan.dim:
+        raise ValueError(f"targets have {targets.dim} dimensions but the plan has {plan.dim}")
+    if len(targets.shape) == 1:
+        targets = Gaussian(targets.loc[None], targets.scale[None])
+    num_items = targets.shape[0]
+    prior = _check_prior(prior, plan, num_items)
+    first_item = _check_keys(first_item, num_items, plan)
+    num_blocks = plan.num_blocks
+    if method == "pfr" and num_samples is not None:
+        raise ValueError('num_samples is the ORC budget; pass method="orc" or drop num_samples')
+
+    indices = np.empty((num_items, num_blocks), dtype=np.int64)
+    steps = np.empty((num_items, num_blocks), dtype=np.int64)
+    samples = np.empty((num_items, plan.dim), dtype=np.float64)
+    items = np.arange(first_item, first_item + num_items, dtype=np.int64)
+    slices = _chunks(num_items, chunk)
+    with tqdm(total=num_blocks * len(slices), disable=not progress, desc="REC encode", unit="call") as bar:
+        for blk in plan.blocks:
+            for rows in slices:
+                target = Gaussian(targets.loc[rows][:, blk.dims], targets.scale[rows][:, blk.dims])
+                res = encode(
+                    target, _prior_part(prior, rows, blk.dims), seed, partition=blk.partition, method=method,
+                    weights=weights, num_samples=num_samples, max_steps=max_steps,
+                    block_ids=items[rows] * num_blocks + blk.block_id,
+                )
+                indices[rows, blk.block_id] = res.index
+                steps[rows, blk.block_id] = res.steps
+                samples[rows.start:rows.stop, blk.dims] = res.sample
+                bar.update()
+    ideal = np.log2(indices.astype(np.float64) + 1.0).sum(axis=1)
+    delta = np.array([[delta_length(int(n) + 1) for n in row] for row in indices.tolist()], dtype=np.int64)
+    full_prior = prior if len(prior.shape) == 2 else Gaussian(
+        np.broadcast_to(prior.loc, targets.shape), np.broadcast_to(prior.scale, targets.shape))
+    return DatasetEncoding(
+        indices=indices, samples=samples, steps=steps, ideal_bits=ideal, delta_bits=delta.sum(axis=1),
+        kl_bits=np.asarray(kl_bits(targets, full_prior), dtype=np.float64).reshape(num_items),
+        seed=int(seed), first_item=first_item, method=method,
+    )
+
+
+def decode_dataset(indices, prior, plan, seed, *, first_item=0, num_samples=None, chunk=None, progress=False):
+    """Rebuild the samples of :func:`encode_dataset` from its indices; float64 (N, D), bit-identical.
+
+    ``indices`` is (N, B) (a (B,) array is one item); ``prior``, ``plan``, ``seed`` and ``first_item``
+    as given to the encoder. ``num_samples`` (ORC) rejects indices the budget cannot produce.
+    """
+    plan = _check_plan(plan)
+    values = np.asarray(indices)
+    if values.ndim == 1:
+        values = values[None]
+    if values.ndim != 2 or values.shape[1] != plan.num_blocks:
+        raise ValueError(f"indices must have shape (N, {plan.num_blocks}) for this plan; got {np.shape(indices)}")
+    num_items = values.shape[0]
+    prior = _check_prior(prior, plan, num_items)
+    first_item = _check_keys(first_item, num_items, plan)
+    items = np.arange(first_item, first_item + num_items, dtype=np.int64)
+    samples = np.empty((num_items, plan.dim), dtype=np.float64)
+    slices = _chunks(num_items, chunk)
+    with tqdm(total=plan.num_blocks * len(slices), disable=not progress, desc="REC decode", unit="call") as bar:
+        for blk in plan.blocks:
+            for rows in slices:
+                samples[rows.start:rows.stop, blk.dims] = decode(
+                    values[rows, blk.block_id], _prior_part(prior, rows, blk.dims), seed, partition=blk.partition,
+                    block_ids=items[rows] * plan.num_blocks + blk.block_id, num_samples=num_samples,
+                )
+                bar.update()
+    return samples
+
+
+def encode_dataset_to_streams(targets, prior, plan, seed, *, code="delta", exponent_offset=DEFAULT_EXPONENT_OFFSET,
+                              exponent_scale=DEFAULT_EXPONENT_SCALE, **encode_options):
+    """:func:`encode_dataset`, then one container stream (bytes) per item.
+
+    Returns ``(streams, encoding)``: a list of N ``bytes`` and the :class:`DatasetEncoding`.
+    ``encode_options`` go to :func:`encode_dataset`.
+    """
+    encoding = encode_dataset(targets, prior, plan, seed, **encode_options)
+    streams = [
+        write_stream(row, plan, encoding.seed, code=code, item=encoding.first_item + i,
+                     exponent_offset=exponent_offset, exponent_scale=exponent_scale)
+        for i, row in enumerate(encoding.indices)
+    ]
+    return streams, encoding
+
+
+def decode_streams(streams, prior, plan, *, progress=False):
+    """Samples (N, D) from container streams (each one item or a batch of items), in stream order.
+
+    ``prior`` is (D,) or one row per decoded item, in stream order. Streams may use different seeds.
+    Raises ``recnumba.container.StreamError`` for a corrupted, truncated or foreign stream.
+    """
+    plan = _check_plan(plan)
+    if isinstance(streams, (bytes, bytearray, memoryview)):
+        streams = [streams]
+    contents = [read_stream(data, plan) for data in streams]
+    if not contents:
+        raise ValueError("no streams to decode")
+    rows = [c.indices.reshape(-1, plan.num_blocks) for c in contents]
+    counts = [r.shape[0] for r in rows]
+    indices = np.concatenate(rows)
+    items = np.concatenate([np.arange(c.item, c.item + n, dtype=np.int64) for c, n in zip(contents, counts)])
+    seeds = np.concatenate([np.full(n, c.seed, dtype=np.int64) for c, n in zip(contents, counts)])
+    num_items = indices.shape[0]
+    prior = _check_prior(prior, plan, num_items)
+    if int(items.max()) + 1 > math.floor(_BLOCK_ID_LIMIT / plan.num_blocks):
+        raise ValueError("stream item numbers exceed the 2^32 stream-key range")
+    samples = np.empty((num_items, plan.dim), dtype=np.float64)
+    groups = [np.flatnonzero(seeds == s) for s in np.unique(seeds)]
+    with tqdm(total=plan.num_blocks * len(groups), disable=not progress, desc="REC decode", unit="call") as bar:
+        for group in groups:
+            seed = int(seeds[group[0]])
+            for blk in plan.blocks:
+                values = decode(
+                    indices[group, blk.block_id], _prior_part(prior, group, blk.dims), seed,
+                    partition=blk.partition, block_ids=items[group] * plan.num_blocks + blk.block_id,
+                )
+                samples[group[:, None], blk.dims[None, :]] = values
+                bar.update()
+    return samples
