@@ -52,6 +52,9 @@ class EncodeResult:
         The integer code the bits refer to.
     bound_bits : float or float64 ndarray (B,)
         log2 sup dQ/dP' of the search heuristic; exact PFR takes about 2^bound_bits steps.
+    exact : bool or bool ndarray (B,)
+        Whether the block's sample came from exact PFR (always for "pfr", never for "orc", per
+        block for "auto").
     """
 
     index: object
@@ -61,6 +64,7 @@ class EncodeResult:
     code: str
     method: str
     bound_bits: object
+    exact: object
 
 
 def _check_seed(seed):
@@ -145,6 +149,7 @@ def encode(
     max_steps=DEFAULT_MAX_STEPS,
     code="delta",
     block_ids=None,
+    exact_bound_bits=20.0,
 ):
     """Select a sample of ``target`` that a receiver holding ``prior`` and ``seed`` can rebuild.
 
@@ -156,13 +161,16 @@ def encode(
         Shared seed. The sender's private randomness is derived from it under another key.
     partition : Partition or sequence of int, optional
         Space partition (default: none, plain REC).
-    method : "pfr" or "orc"
+    method : "pfr", "orc" or "auto"
         "pfr": exact Poisson functional representation with the optimal stopping rule; needs a
         bounded density ratio (every target std below the prior std). "orc": ordered random coding
         with exactly ``num_samples`` candidates (approximate; fine once num_samples >> 2^KL).
+        "auto": per block, exact PFR (ratio weights) when its search bound is at most
+        2^exact_bound_bits steps, else ORC; decoding is the same either way.
     weights : "ratio" or "target", optional
-        Bin weights pi. Default "ratio" for PFR (fastest exact search), "target" for ORC.
-    num_samples : int, ORC only
+        Bin weights pi. Default "ratio" for PFR (fastest exact search), "target" for ORC and for
+        the ORC blocks of "auto".
+    num_samples : int, ORC and "auto" only
         Candidate budget N (default 2^16).
     max_steps : int
         PFR raises ``MaxStepsExceeded`` (a ValueError) after this many candidates in one block.
@@ -170,6 +178,8 @@ def encode(
         Integer code used to report ``bits`` (Elias codes of index + 1; "fixed": ceil(log2(N J))).
     block_ids : sequence of int, optional
         Stream key of each block (default 0..B-1). Decode must use the same ids.
+    exact_bound_bits : float
+        "auto" only: the largest log2 search bound for which a block runs exact PFR.
 
     Returns
     -------
@@ -184,17 +194,18 @@ def encode(
     single = num_blocks is None
     num_blocks = 1 if single else num_blocks
     partition = _check_partition(partition, target.dim)
-    if method not in ("pfr", "orc"):
-        raise ValueError(f'method must be "pfr" (exact) or "orc" (fixed budget); got {method!r}')
+    if method not in ("pfr", "orc", "auto"):
+        raise ValueError(f'method must be "pfr" (exact), "orc" (fixed budget) or "auto"; got {method!r}')
     if weights is None:
         weights = "ratio" if method == "pfr" else "target"
     if weights not in WEIGHT_NAMES:
         raise ValueError(f'weights must be "ratio" or "target"; got {weights!r}')
+    if method != "orc":
+        if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+            raise ValueError(f"max_steps must be a positive integer; got {max_steps!r}")
     if method == "pfr":
         if num_samples is not None:
             raise ValueError('num_samples is the ORC budget; pass method="orc" or drop num_samples')
-        if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-            raise ValueError(f"max_steps must be a positive integer; got {max_steps!r}")
         budget = 0
     else:
         num_samples = 1 << 16 if num_samples is None else num_samples
@@ -206,7 +217,14 @@ def encode(
                 f"num_samples x J = 2^{math.log2(budget * partition.num_bins):.1f} exceeds the int64 index "
                 "range 2^63; use fewer bins (log2 J <= 63 - log2 num_samples) or fewer samples"
             )
-    code = _check_code(code, budget)
+    if method == "auto":
+        if isinstance(exact_bound_bits, bool) or not isinstance(exact_bound_bits, (int, float, np.number)) \
+                or not exact_bound_bits >= 0:
+            raise ValueError(f"exact_bound_bits must be a number of bits >= 0; got {exact_bound_bits!r}")
+        exact_limit = float(exact_bound_bits) * _LN2
+    else:
+        exact_limit = -math.inf
+    code = _check_code(code, budget if method == "orc" else 0)
     block_ids = _check_block_ids(block_ids, num_blocks)
 
     q_loc, q_scale = _batched(target.loc, num_blocks), _batched(target.scale, num_blocks)
@@ -226,11 +244,13 @@ def encode(
     out_steps = np.empty(num_blocks, dtype=np.int64)
     out_status = np.empty(num_blocks, dtype=np.int64)
     out_log_bound = np.empty(num_blocks, dtype=np.float64)
+    out_exact = np.empty(num_blocks, dtype=np.bool_)
     select = select_batch if num_blocks >= _PARALLEL_MIN_BLOCKS else select_serial
     select(
         t_loc, t_scale, partition.intervals, partition.offsets, partition.strides,
         np.int64(partition.num_bins), np.int64(WEIGHT_NAMES[weights]), np.uint64(seed), block_ids,
-        np.int64(budget), np.int64(max_steps), out_index, out_steps, out_status, out_log_bound,
+        np.int64(budget), np.int64(max_steps), np.float64(exact_limit), out_index, out_steps,
+        out_status, out_log_bound, out_exact,
     )
     bound_bits = out_log_bound / _LN2
     _raise_for_status(out_status, out_steps, bound_bits, max_steps)
@@ -243,8 +263,8 @@ def encode(
     bits = _code_lengths(out_index, code, partition.num_bins, budget)
     if single:
         return EncodeResult(int(out_index[0]), sample[0], int(out_steps[0]), int(bits[0]), code, method,
-                            float(bound_bits[0]))
-    return EncodeResult(out_index, sample, out_steps, bits, code, method, bound_bits)
+                            float(bound_bits[0]), bool(out_exact[0]))
+    return EncodeResult(out_index, sample, out_steps, bits, code, method, bound_bits, out_exact)
 
 
 def _raise_for_status(status, steps, bound_bits, max_steps):

@@ -47,6 +47,8 @@ class DatasetEncoding:
         The selected samples, in the latent's original dimension order.
     steps : int64 ndarray (N, B)
         Candidates examined per block.
+    exact : bool ndarray (N, B)
+        Whether each block was selected by exact PFR (see ``method="auto"`` in ``recnumba.encode``).
     ideal_bits : float64 ndarray (N,)
         sum over blocks of log2(n + 1): what an ideal integer code would spend per item.
     delta_bits : int64 ndarray (N,)
@@ -60,6 +62,7 @@ class DatasetEncoding:
     indices: np.ndarray
     samples: np.ndarray
     steps: np.ndarray
+    exact: np.ndarray
     ideal_bits: np.ndarray
     delta_bits: np.ndarray
     kl_bits: np.ndarray
@@ -126,6 +129,7 @@ def encode_dataset(
     num_samples=None,
     weights=None,
     max_steps=DEFAULT_MAX_STEPS,
+    exact_bound_bits=20.0,
     first_item=0,
     chunk=None,
     progress=False,
@@ -139,7 +143,7 @@ def encode_dataset(
     prior : Gaussian, shape (D,) or (N, D)
     plan : BlockPlan
     seed : int in [0, 2^62)
-    method, weights, num_samples, max_steps
+    method, weights, num_samples, max_steps, exact_bound_bits
         As in ``recnumba.encode`` (``num_samples`` is ORC's per-block budget, default 2^16).
     first_item : int
         Number of the first item (stream keys are ``(first_item + i) * B + b``, below 2^32).
@@ -168,6 +172,7 @@ def encode_dataset(
 
     indices = np.empty((num_items, num_blocks), dtype=np.int64)
     steps = np.empty((num_items, num_blocks), dtype=np.int64)
+    exact = np.empty((num_items, num_blocks), dtype=bool)
     samples = np.empty((num_items, plan.dim), dtype=np.float64)
     items = np.arange(first_item, first_item + num_items, dtype=np.int64)
     slices = _chunks(num_items, chunk)
@@ -178,10 +183,12 @@ def encode_dataset(
                 res = encode(
                     target, _prior_part(prior, rows, blk.dims), seed, partition=blk.partition, method=method,
                     weights=weights, num_samples=num_samples, max_steps=max_steps,
+                    exact_bound_bits=exact_bound_bits,
                     block_ids=items[rows] * num_blocks + blk.block_id,
                 )
                 indices[rows, blk.block_id] = res.index
                 steps[rows, blk.block_id] = res.steps
+                exact[rows, blk.block_id] = res.exact
                 samples[rows.start:rows.stop, blk.dims] = res.sample
                 bar.update()
     ideal = np.log2(indices.astype(np.float64) + 1.0).sum(axis=1)
@@ -189,7 +196,7 @@ def encode_dataset(
     full_prior = prior if len(prior.shape) == 2 else Gaussian(
         np.broadcast_to(prior.loc, targets.shape), np.broadcast_to(prior.scale, targets.shape))
     return DatasetEncoding(
-        indices=indices, samples=samples, steps=steps, ideal_bits=ideal, delta_bits=delta.sum(axis=1),
+        indices=indices, samples=samples, steps=steps, exact=exact, ideal_bits=ideal, delta_bits=delta.sum(axis=1),
         kl_bits=np.asarray(kl_bits(targets, full_prior), dtype=np.float64).reshape(num_items),
         seed=int(seed), first_item=first_item, method=method,
     )

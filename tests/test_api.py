@@ -242,3 +242,25 @@ def test_max_steps_raises_with_step_count():
 def test_bad_options_raise(options, message):
     with pytest.raises(ValueError, match=message):
         rn.encode(rn.Gaussian(np.zeros(5), 0.5), PRIOR5, seed=1, **options)
+
+
+def test_auto_runs_exact_pfr_where_cheap_and_orc_elsewhere():
+    partition = rn.Partition([3, 3, 2, 2, 1])
+    easy = [_target(5, s) for s in range(6)]
+    wide = rn.Gaussian(np.zeros(5), [0.5, 0.5, 1.2, 0.5, 0.5])  # unbounded ratio: ORC only
+    blocks = easy + [wide]
+    targets = rn.Gaussian(np.stack([t.loc for t in blocks]), np.stack([t.scale for t in blocks]))
+    auto = rn.encode(targets, PRIOR5, seed=4, partition=partition, method="auto", num_samples=4096,
+                     exact_bound_bits=30)
+    assert auto.exact.tolist() == [True] * 6 + [False]
+    exact = rn.encode(targets[:6], PRIOR5, seed=4, partition=partition)
+    assert auto.index[:6].tolist() == exact.index.tolist()
+    orc = rn.encode(targets, PRIOR5, seed=4, partition=partition, method="orc", num_samples=4096)
+    assert auto.index[6] == orc.index[6] and not orc.exact.any()
+    never = rn.encode(targets, PRIOR5, seed=4, partition=partition, method="auto", num_samples=4096,
+                      exact_bound_bits=0)
+    assert not never.exact.any() and never.index.tolist() == orc.index.tolist()
+    decoded = rn.decode(auto.index, PRIOR5, seed=4, partition=partition)
+    assert decoded.tobytes() == auto.sample.tobytes()
+    with pytest.raises(ValueError, match="exact_bound_bits"):
+        rn.encode(targets, PRIOR5, seed=4, method="auto", exact_bound_bits=-1)

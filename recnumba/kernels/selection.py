@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.typed import Dict
 
-from recnumba.kernels.bin_weights import dimension_bin_tables
+from recnumba.kernels.bin_weights import WEIGHTS_RATIO, dimension_bin_tables
 from recnumba.kernels.candidates import bin_digit, search_cdf, std_bin_quantile, std_log_ratio
 from recnumba.random.philox import private_uniform_pair, shared_uniform_pair
 
@@ -94,22 +94,12 @@ def candidate_log_ratio(seed, block, index, digits, intervals, t_loc, t_scale):
 
 
 @njit(cache=True)
-def select_block(
-    t_loc, t_scale, intervals, offsets, strides, num_bins, weights_kind, seed, block,
-    num_samples, max_steps,
+def _search(
+    t_loc, t_scale, intervals, offsets, strides, num_bins, seed, block, num_samples, max_steps,
+    log_pi, cdf, log_bound,
 ):
-    """Run one block's search. Returns (index, steps, status, ln r'_max).
-
-    ``num_samples == 0`` selects exact PFR (stopping at the optimal rule or at ``max_steps``);
-    ``num_samples > 0`` selects ORC with that many candidates.
-    """
+    """The search loop over filled bin tables. Returns (index, steps, status)."""
     num_dims = intervals.shape[0]
-    table_size = offsets[num_dims]
-    log_pi = np.empty(table_size, dtype=np.float64)
-    cdf = np.empty(table_size, dtype=np.float64)
-    log_bound = block_bin_tables(t_loc, t_scale, intervals, offsets, weights_kind, log_pi, cdf)
-    if num_samples == 0 and math.isinf(log_bound):
-        return np.int64(-1), np.int64(0), STATUS_UNBOUNDED, log_bound
     log_num_bins = math.log(float(num_bins))
     digits = np.zeros(num_dims, dtype=np.int64)
     # Local index counters are only needed when there is more than one bin.
@@ -123,7 +113,7 @@ def select_block(
         if steps >= limit:
             if num_samples > 0:
                 break
-            return best_index, steps, STATUS_MAX_STEPS, log_bound
+            return best_index, steps, STATUS_MAX_STEPS
         u_time, _ = private_uniform_pair(seed, block, steps, 0)
         exponential = -math.log(u_time)
         if num_samples > 0:
@@ -141,7 +131,7 @@ def select_block(
             local = counts.get(bin_index, np.int64(0))
             counts[bin_index] = local + 1
             if local > (_INDEX_LIMIT - bin_index) // num_bins:
-                return best_index, steps, STATUS_INDEX_OVERFLOW, log_bound
+                return best_index, steps, STATUS_INDEX_OVERFLOW
             index = local * num_bins + bin_index
         log_ratio = candidate_log_ratio(seed, block, index, digits, intervals, t_loc, t_scale)
         score = log_arrival - log_ratio + log_num_bins + log_weight
@@ -149,18 +139,65 @@ def select_block(
             best_score = score
             best_index = index
         steps += 1
-    return best_index, steps, STATUS_OK, log_bound
+    return best_index, steps, STATUS_OK
+
+
+@njit(cache=True)
+def select_block(
+    t_loc, t_scale, intervals, offsets, strides, num_bins, weights_kind, seed, block,
+    num_samples, max_steps, exact_log_bound_limit,
+):
+    """Run one block's search. Returns (index, steps, status, ln r'_max, exact).
+
+    * ``num_samples == 0``: exact PFR with ``weights_kind`` bins, stopping at the optimal rule (or
+      at ``max_steps``, status ``STATUS_MAX_STEPS``).
+    * ``num_samples > 0``: ORC with that many candidates and ``weights_kind`` bins, except that a
+      block whose ratio-weight search bound ln r'_max is at most ``exact_log_bound_limit`` (nats)
+      runs exact PFR first (falling back to ORC if it reaches ``max_steps``). Pass ``-inf`` for
+      pure ORC. The decoder does not need to know which search ran.
+    """
+    num_dims = intervals.shape[0]
+    table_size = offsets[num_dims]
+    log_pi = np.empty(table_size, dtype=np.float64)
+    cdf = np.empty(table_size, dtype=np.float64)
+    try_exact = num_samples > 0 and exact_log_bound_limit > -math.inf
+    exact_kind = WEIGHTS_RATIO if try_exact else weights_kind
+    log_bound = block_bin_tables(t_loc, t_scale, intervals, offsets, exact_kind, log_pi, cdf)
+    if num_samples == 0:
+        if math.isinf(log_bound):
+            return np.int64(-1), np.int64(0), STATUS_UNBOUNDED, log_bound, True
+        index, steps, status = _search(
+            t_loc, t_scale, intervals, offsets, strides, num_bins, seed, block, 0, max_steps,
+            log_pi, cdf, log_bound,
+        )
+        return index, steps, status, log_bound, True
+    if try_exact and log_bound <= exact_log_bound_limit:
+        index, steps, status = _search(
+            t_loc, t_scale, intervals, offsets, strides, num_bins, seed, block, 0, max_steps,
+            log_pi, cdf, log_bound,
+        )
+        if status == STATUS_OK:
+            return index, steps, status, log_bound, True
+    if exact_kind != weights_kind:
+        log_bound = block_bin_tables(t_loc, t_scale, intervals, offsets, weights_kind, log_pi, cdf)
+    index, steps, status = _search(
+        t_loc, t_scale, intervals, offsets, strides, num_bins, seed, block, num_samples, max_steps,
+        log_pi, cdf, log_bound,
+    )
+    return index, steps, status, log_bound, False
 
 
 @njit(cache=True)
 def _select_into(
     b, t_loc, t_scale, intervals, offsets, strides, num_bins, weights_kind, seed, block_ids,
-    num_samples, max_steps, out_index, out_steps, out_status, out_log_bound,
+    num_samples, max_steps, exact_log_bound_limit, out_index, out_steps, out_status, out_log_bound,
+    out_exact,
 ):
-    index, steps, status, log_bound = select_block(
+    index, steps, status, log_bound, exact = select_block(
         t_loc[b], t_scale[b], intervals, offsets, strides, num_bins, weights_kind, seed,
-        block_ids[b], num_samples, max_steps,
+        block_ids[b], num_samples, max_steps, exact_log_bound_limit,
     )
+    out_exact[b] = exact
     out_index[b] = index
     out_steps[b] = steps
     out_status[b] = status
@@ -170,26 +207,30 @@ def _select_into(
 @njit(parallel=True)
 def select_batch(
     t_loc, t_scale, intervals, offsets, strides, num_bins, weights_kind, seed, block_ids,
-    num_samples, max_steps, out_index, out_steps, out_status, out_log_bound,
+    num_samples, max_steps, exact_log_bound_limit, out_index, out_steps, out_status, out_log_bound,
+    out_exact,
 ):
     """Parallel over blocks: ``t_loc``/``t_scale`` are (B, D) standardised targets, outputs (B,)."""
     for b in prange(t_loc.shape[0]):
         _select_into(
             b, t_loc, t_scale, intervals, offsets, strides, num_bins, weights_kind, seed, block_ids,
-            num_samples, max_steps, out_index, out_steps, out_status, out_log_bound,
+            num_samples, max_steps, exact_log_bound_limit, out_index, out_steps, out_status,
+            out_log_bound, out_exact,
         )
 
 
 @njit(cache=True)
 def select_serial(
     t_loc, t_scale, intervals, offsets, strides, num_bins, weights_kind, seed, block_ids,
-    num_samples, max_steps, out_index, out_steps, out_status, out_log_bound,
+    num_samples, max_steps, exact_log_bound_limit, out_index, out_steps, out_status, out_log_bound,
+    out_exact,
 ):
     """``select_batch`` on one thread: no thread start-up cost for a single block, and cacheable."""
     for b in range(t_loc.shape[0]):
         _select_into(
             b, t_loc, t_scale, intervals, offsets, strides, num_bins, weights_kind, seed, block_ids,
-            num_samples, max_steps, out_index, out_steps, out_status, out_log_bound,
+            num_samples, max_steps, exact_log_bound_limit, out_index, out_steps, out_status,
+            out_log_bound, out_exact,
         )
 
 

@@ -1,0 +1,26 @@
+"""The MNIST lossless example on the shipped 200-image fixture (no download): it must round-trip."""
+
+import json
+import pathlib
+import runpy
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_mnist_lossless_example_round_trips(tmp_path):
+    sys.path.insert(0, str(ROOT / "examples"))
+    module = runpy.run_path(str(ROOT / "examples" / "mnist_lossless.py"), run_name="mnist_lossless")
+    out = tmp_path / "results.json"
+    status = module["main"](["--fixture", "--start", "10", "--count", "12", "--no-progress", "--json", str(out),
+                             "--methods", "plain-orc-16", "partitioned-orc-32", "partitioned-pfr-8"])
+    results = json.loads(out.read_text())
+    assert status == 0 and results["lossless"] is True and results["count"] == 12
+    assert set(results["methods"]) == {"plain-orc-16", "partitioned-orc-32", "partitioned-pfr-8"}
+    for values in results["methods"].values():
+        assert values["lossless"]
+        assert {"bits_per_image", "latent_bits_per_image", "encode_seconds", "decode_seconds"} <= set(values)
+        assert values["bits_per_image"] > results["neg_elbo_bits"] * 0.8
+    # fixed 16-bit indices: the baseline's latent bits are exactly 16 per block
+    plain = results["methods"]["plain-orc-16"]
+    assert plain["latent_bits_per_image"] == 16 * plain["num_blocks"]
