@@ -173,7 +173,8 @@ def encode(
     num_samples : int, ORC and "auto" only
         Candidate budget N (default 2^16).
     max_steps : int
-        PFR raises ``MaxStepsExceeded`` (a ValueError) after this many candidates in one block.
+        PFR raises ``MaxStepsExceeded`` (a ValueError) after this many candidates in one block, or
+        at once when its search bound exceeds ``max_steps`` by more than 2^10.
     code : "delta", "gamma", "omega" or "fixed"
         Integer code used to report ``bits`` (Elias codes of index + 1; "fixed": ceil(log2(N J))).
     block_ids : sequence of int, optional
@@ -272,6 +273,12 @@ def _raise_for_status(status, steps, bound_bits, max_steps):
         return
     block = int(np.flatnonzero(status != STATUS_OK)[0])
     code = int(status[block])
+    if code == STATUS_MAX_STEPS and steps[block] == 0:
+        raise MaxStepsExceeded(
+            f"block {block}: exact PFR would take about 2^{bound_bits[block]:.1f} steps, over 2^10 times "
+            f"max_steps={max_steps}, so it was not started. Pass a finer partition, raise max_steps, or "
+            "use method=\"orc\" or \"auto\"."
+        )
     if code == STATUS_MAX_STEPS:
         raise MaxStepsExceeded(
             f"exact PFR examined {int(steps[block])} candidates in block {block} without meeting its "

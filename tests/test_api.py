@@ -217,7 +217,7 @@ def test_index_that_orc_cannot_produce_raises():
 
 
 def test_max_steps_raises_with_step_count():
-    target = rn.Gaussian([0.9, -0.6, 0.3, 1.2, -0.2], [0.05] * 5)
+    target = rn.Gaussian([0.9, -0.6, 0.3, 1.2, -0.2], [0.1, 0.12, 0.15, 0.1, 0.14])  # D_inf 17.3 bits
     with pytest.raises(rn.MaxStepsExceeded, match=r"examined 1000 candidates.*max_steps=1000"):
         rn.encode(target, PRIOR5, seed=1, max_steps=1000)
     assert issubclass(rn.MaxStepsExceeded, ValueError)
@@ -264,3 +264,9 @@ def test_auto_runs_exact_pfr_where_cheap_and_orc_elsewhere():
     assert decoded.tobytes() == auto.sample.tobytes()
     with pytest.raises(ValueError, match="exact_bound_bits"):
         rn.encode(targets, PRIOR5, seed=4, method="auto", exact_bound_bits=-1)
+
+
+def test_hopeless_exact_search_is_refused_at_once():
+    target = rn.Gaussian([3.0, -3.0, 2.5, 3.0, -2.0], [0.01] * 5)  # D_inf ~ 60 bits
+    with pytest.raises(rn.MaxStepsExceeded, match="not started"):
+        rn.encode(target, PRIOR5, seed=1, max_steps=10**6)

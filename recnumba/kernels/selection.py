@@ -31,6 +31,8 @@ STATUS_INDEX_OVERFLOW = 2
 STATUS_UNBOUNDED = 3
 
 _INDEX_LIMIT = np.int64(9223372036854775807)  # 2**63 - 1: indices are int64
+#: Exact PFR refuses to start when its expected step count exp(ln r'_max) exceeds max_steps by 2^10.
+_HOPELESS_FACTOR_LOG = 10.0 * math.log(2.0)
 
 
 @njit(cache=True)
@@ -166,6 +168,9 @@ def select_block(
     if num_samples == 0:
         if math.isinf(log_bound):
             return np.int64(-1), np.int64(0), STATUS_UNBOUNDED, log_bound, True
+        if log_bound > math.log(float(max_steps)) + _HOPELESS_FACTOR_LOG:
+            # PFR takes about exp(log_bound) steps: do not grind through max_steps to fail anyway.
+            return np.int64(-1), np.int64(0), STATUS_MAX_STEPS, log_bound, True
         index, steps, status = _search(
             t_loc, t_scale, intervals, offsets, strides, num_bins, seed, block, 0, max_steps,
             log_pi, cdf, log_bound,
