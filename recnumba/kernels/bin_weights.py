@@ -64,10 +64,13 @@ def dimension_bin_tables(t_loc, t_scale, num_intervals, weights_kind, start, log
         probability = value - previous
         previous = value
         if probability > 0.0:
+            if weights_kind == WEIGHTS_RATIO:
+                log_sup = log_pi[start + i]  # the raw ratio weight is this sup already
+            else:
+                log_sup = log_sup_ratio_interval(
+                    std_edge(i, count), std_edge(i + 1, count), t_loc, t_scale, 0.0, 1.0
+                )
             log_pi[start + i] = math.log(probability)
-            lower = std_edge(i, count)
-            upper = std_edge(i + 1, count)
-            log_sup = log_sup_ratio_interval(lower, upper, t_loc, t_scale, 0.0, 1.0)
             candidate = log_sup - log_count - log_pi[start + i]
             if candidate > log_bound:
                 log_bound = candidate
