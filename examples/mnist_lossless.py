@@ -14,7 +14,8 @@ methods below compare:
 * ``plain-orc-16``: 16-bit blocks, ORC with 2^16 candidates, no partition, fixed 16-bit indices
   (the RECOMBINER-style baseline);
 * ``partitioned-orc-<B>``: B-bit blocks, ORC with 2^16 candidates on a space partition
-  (log2 J = min(B - 4, 47) bits), indices with the container's range-coded exponent code;
+  (log2 J = the block's nominal information minus 4 bits, or minus more where that would exceed
+  47 bits, so that every index fits int64), indices with the container's range-coded exponent code;
 * ``partitioned-pfr-<B>``: small blocks with exact partitioned PFR (ratio weights), exponent code.
   A few posteriors are far outliers (a block's search bound reached 2^100 steps on the test set, and a
   scale may exceed the prior's), so this runs ``method="auto"``: exact PFR in every block whose
@@ -89,8 +90,11 @@ def make_plan(method, info_bits):
                             info_bits, block_bits=block_bits, margin_bits=block_bits, seed=PLAN_SEED,
                             collapsed_below=0.01)
     if kind == "partitioned-orc":
-        margin = max(ORC_MARGIN_BITS, block_bits - MAX_PARTITION_BITS)
-        return rn.BlockPlan.build(info_bits, block_bits, seed=PLAN_SEED, margin_bits=margin)
+        plan = rn.BlockPlan.build(info_bits, block_bits, seed=PLAN_SEED, margin_bits=ORC_MARGIN_BITS)
+        largest = float(np.max(plan.nominal_bits))
+        if largest - ORC_MARGIN_BITS > MAX_PARTITION_BITS:  # keep N J within int64 in the fullest block
+            plan = rn.BlockPlan.build(info_bits, block_bits, seed=PLAN_SEED, margin_bits=largest - MAX_PARTITION_BITS)
+        return plan
     if kind == "partitioned-pfr":
         return rn.BlockPlan.build(info_bits, block_bits, seed=PLAN_SEED, margin_bits=1.0)
     raise ValueError(f"unknown method {method!r}; expected plain-orc-16, partitioned-orc-<bits> or "

@@ -14,7 +14,8 @@ target = rn.Gaussian(loc=[0.9, -0.6, 0.3, 1.2, -0.2], scale=[0.1, 0.12, 0.15, 0.
 kl, dinf = float(rn.kl_bits(target, prior)), float(rn.dinf_bits(target, prior))
 print(f"KL = {kl:.1f} bits, D_inf = {dinf:.1f} bits (plain PFR needs ~2^D_inf steps)")
 
-# The partition must be known to the receiver: build it from shared numbers only (here the KL budget).
+# The partition must be known to the receiver. For brevity it is built from this target's KL here; a
+# real codec builds it from shared training statistics (see rn.BlockPlan), never from the instance.
 partition = rn.Partition.uniform(dim=5, bits=kl - 1)
 
 for name, part in [("plain", None), ("partitioned", partition)]:

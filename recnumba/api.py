@@ -14,6 +14,7 @@ from recnumba.kernels.bin_weights import WEIGHT_NAMES
 from recnumba.kernels.selection import (
     STATUS_INDEX_OVERFLOW,
     STATUS_MAX_STEPS,
+    STATUS_NO_CANDIDATE,
     STATUS_OK,
     STATUS_UNBOUNDED,
     decode_batch,
@@ -27,6 +28,7 @@ from recnumba.random.philox import SEED_LIMIT
 #: Default cap on exact-PFR search steps per block (about a minute of 5-D search on one core).
 DEFAULT_MAX_STEPS = 100_000_000
 _BLOCK_LIMIT = 1 << 32
+_INT64_LIMIT = 1 << 63
 _LN2 = math.log(2.0)
 
 
@@ -201,27 +203,27 @@ def encode(
         weights = "ratio" if method == "pfr" else "target"
     if weights not in WEIGHT_NAMES:
         raise ValueError(f'weights must be "ratio" or "target"; got {weights!r}')
-    if method != "orc":
-        if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-            raise ValueError(f"max_steps must be a positive integer; got {max_steps!r}")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or not 1 <= max_steps < _INT64_LIMIT:
+        raise ValueError(f"max_steps must be a positive integer below 2^63; got {max_steps!r}")
     if method == "pfr":
         if num_samples is not None:
             raise ValueError('num_samples is the ORC budget; pass method="orc" or drop num_samples')
         budget = 0
     else:
         num_samples = 1 << 16 if num_samples is None else num_samples
-        if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
-            raise ValueError(f"num_samples must be a positive integer; got {num_samples!r}")
+        if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) \
+                or not 1 <= num_samples < _INT64_LIMIT:
+            raise ValueError(f"num_samples must be a positive integer below 2^63; got {num_samples!r}")
         budget = int(num_samples)
-        if budget * partition.num_bins > (1 << 63):
+        if budget * partition.num_bins > _INT64_LIMIT:
             raise ValueError(
                 f"num_samples x J = 2^{math.log2(budget * partition.num_bins):.1f} exceeds the int64 index "
                 "range 2^63; use fewer bins (log2 J <= 63 - log2 num_samples) or fewer samples"
             )
     if method == "auto":
         if isinstance(exact_bound_bits, bool) or not isinstance(exact_bound_bits, (int, float, np.number)) \
-                or not exact_bound_bits >= 0:
-            raise ValueError(f"exact_bound_bits must be a number of bits >= 0; got {exact_bound_bits!r}")
+                or not 0 <= exact_bound_bits < math.inf:
+            raise ValueError(f"exact_bound_bits must be a finite number of bits >= 0; got {exact_bound_bits!r}")
         exact_limit = float(exact_bound_bits) * _LN2
     else:
         exact_limit = -math.inf
@@ -238,8 +240,14 @@ def encode(
                 f"{what} needs a bounded density ratio q/p, but some target std exceeds the prior std "
                 "(or equals it with a different mean); use method=\"orc\" with weights=\"target\""
             )
-    t_loc = np.ascontiguousarray((q_loc - p_loc) / p_scale)
-    t_scale = np.ascontiguousarray(q_scale / p_scale)
+    with np.errstate(over="ignore", under="ignore"):
+        t_loc = np.ascontiguousarray((q_loc - p_loc) / p_scale)
+        t_scale = np.ascontiguousarray(q_scale / p_scale)
+    if not (np.all(np.isfinite(t_loc)) and np.all(np.isfinite(t_scale)) and np.all(t_scale > 1e-150)):
+        raise ValueError(
+            "target and prior are too far apart for float64 (target std / prior std must lie in "
+            "(1e-150, inf) and (target mean - prior mean) / prior std must be finite); rescale the latent"
+        )
 
     out_index = np.empty(num_blocks, dtype=np.int64)
     out_steps = np.empty(num_blocks, dtype=np.int64)
@@ -290,6 +298,8 @@ def _raise_for_status(status, steps, bound_bits, max_steps):
             f"block {block}: the index outgrew int64 after {int(steps[block])} steps; "
             "use a partition with fewer bins"
         )
+    if code == STATUS_NO_CANDIDATE:
+        raise ValueError(f"block {block}: no candidate had a finite score; the target is degenerate for float64")
     if code == STATUS_UNBOUNDED:
         raise ValueError(
             f"block {block}: the density ratio is unbounded, so exact PFR cannot stop; use method=\"orc\""
@@ -322,7 +332,8 @@ def decode(index, prior, seed, *, partition=None, block_ids=None, num_samples=No
     prior, seed, partition, block_ids
         Exactly as given to ``encode``. No method or weights are needed.
     num_samples : int, optional
-        If given (ORC), indices that an N-candidate ORC cannot produce are rejected.
+        Only for indices from pure ``method="orc"``: indices that an N-candidate ORC cannot produce are
+        rejected. Do not pass it for "pfr" or "auto" (their exact blocks have no such bound).
 
     Returns
     -------

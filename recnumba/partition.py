@@ -90,6 +90,8 @@ class Partition:
         self.num_bins = num_bins
         self.strides = np.array([math.prod(counts[:d]) for d in range(len(counts))], dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.intervals)]).astype(np.int64)
+        for array in (self.intervals, self.strides, self.offsets):
+            array.flags.writeable = False  # derived from each other: keep them consistent
 
     @property
     def dim(self):

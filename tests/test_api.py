@@ -68,6 +68,8 @@ def test_results_do_not_depend_on_thread_count(method):
     options = dict(partition=rn.Partition.uniform(5, 6))
     if method == "orc":
         options.update(method="orc", num_samples=2048)
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs at least 2 numba threads to compare against 1")
     previous = numba.get_num_threads()
     try:
         runs = []
@@ -236,6 +238,9 @@ def test_max_steps_raises_with_step_count():
         (dict(code="fixed"), "fixed"),
         (dict(block_ids=[-1]), "block_ids"),
         (dict(block_ids=[1, 2]), "block_ids"),
+        (dict(max_steps=1 << 63), "max_steps"),
+        (dict(method="orc", max_steps=None), "max_steps"),
+        (dict(method="orc", num_samples=1 << 63), "num_samples"),
         (dict(method="orc", num_samples=1 << 16, partition=[1 << 20, 1 << 20, 1 << 8, 4, 1]), "int64 index range"),
     ],
 )
@@ -262,11 +267,25 @@ def test_auto_runs_exact_pfr_where_cheap_and_orc_elsewhere():
     assert not never.exact.any() and never.index.tolist() == orc.index.tolist()
     decoded = rn.decode(auto.index, PRIOR5, seed=4, partition=partition)
     assert decoded.tobytes() == auto.sample.tobytes()
-    with pytest.raises(ValueError, match="exact_bound_bits"):
-        rn.encode(targets, PRIOR5, seed=4, method="auto", exact_bound_bits=-1)
+    for bad in (-1, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="exact_bound_bits"):
+            rn.encode(targets, PRIOR5, seed=4, method="auto", exact_bound_bits=bad)
 
 
 def test_hopeless_exact_search_is_refused_at_once():
     target = rn.Gaussian([3.0, -3.0, 2.5, 3.0, -2.0], [0.01] * 5)  # D_inf ~ 60 bits
     with pytest.raises(rn.MaxStepsExceeded, match="not started"):
         rn.encode(target, PRIOR5, seed=1, max_steps=10**6)
+
+
+def test_degenerate_targets_raise_instead_of_returning_garbage():
+    with pytest.raises(ValueError, match="too far apart"):
+        rn.encode(rn.Gaussian(np.zeros(5), 1e-160), PRIOR5, seed=1, method="orc", num_samples=16, code="fixed")
+    with pytest.raises(ValueError, match="too far apart"):
+        rn.encode(rn.Gaussian(np.ones(5), 1.0), rn.Gaussian(np.zeros(5), 1e-310), seed=1, method="orc")
+
+
+def test_partition_arrays_are_read_only():
+    part = rn.Partition([2, 3])
+    with pytest.raises(ValueError):
+        part.intervals[0] = 5

@@ -29,6 +29,7 @@ STATUS_OK = 0
 STATUS_MAX_STEPS = 1
 STATUS_INDEX_OVERFLOW = 2
 STATUS_UNBOUNDED = 3
+STATUS_NO_CANDIDATE = 4  # no candidate had a finite score (degenerate target)
 
 _INDEX_LIMIT = np.int64(9223372036854775807)  # 2**63 - 1: indices are int64
 #: Exact PFR refuses to start when its expected step count exp(ln r'_max) exceeds max_steps by 2^10.
@@ -141,6 +142,8 @@ def _search(
             best_score = score
             best_index = index
         steps += 1
+    if best_index < 0:
+        return best_index, steps, STATUS_NO_CANDIDATE
     return best_index, steps, STATUS_OK
 
 
@@ -165,10 +168,11 @@ def select_block(
     try_exact = num_samples > 0 and exact_log_bound_limit > -math.inf
     exact_kind = WEIGHTS_RATIO if try_exact else weights_kind
     log_bound = block_bin_tables(t_loc, t_scale, intervals, offsets, exact_kind, log_pi, cdf)
+    hopeless = math.log(float(max_steps)) + _HOPELESS_FACTOR_LOG
     if num_samples == 0:
         if math.isinf(log_bound):
             return np.int64(-1), np.int64(0), STATUS_UNBOUNDED, log_bound, True
-        if log_bound > math.log(float(max_steps)) + _HOPELESS_FACTOR_LOG:
+        if log_bound > hopeless:
             # PFR takes about exp(log_bound) steps: do not grind through max_steps to fail anyway.
             return np.int64(-1), np.int64(0), STATUS_MAX_STEPS, log_bound, True
         index, steps, status = _search(
@@ -176,7 +180,8 @@ def select_block(
             log_pi, cdf, log_bound,
         )
         return index, steps, status, log_bound, True
-    if try_exact and log_bound <= exact_log_bound_limit:
+    cheap = log_bound <= exact_log_bound_limit and log_bound <= hopeless and not math.isinf(log_bound)
+    if try_exact and cheap:
         index, steps, status = _search(
             t_loc, t_scale, intervals, offsets, strides, num_bins, seed, block, 0, max_steps,
             log_pi, cdf, log_bound,
