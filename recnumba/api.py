@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recnumba.coding.elias import CODES
-from recnumba.distributions.gaussian import Gaussian, dinf_bits
+from recnumba.distributions.gaussian import Gaussian
 from recnumba.kernels.bin_weights import WEIGHT_NAMES
 from recnumba.kernels.selection import (
     STATUS_INDEX_OVERFLOW,
@@ -52,6 +52,8 @@ class EncodeResult:
         Length in bits of the index under ``code`` (Elias codes are applied to ``index + 1``).
     code : str
         The integer code the bits refer to.
+    method : str
+        "pfr", "orc" or "auto", as passed to ``encode``.
     bound_bits : float or float64 ndarray (B,)
         log2 sup dQ/dP' of the search heuristic; exact PFR takes about 2^bound_bits steps.
     exact : bool or bool ndarray (B,)
@@ -233,8 +235,9 @@ def encode(
     q_loc, q_scale = _batched(target.loc, num_blocks), _batched(target.scale, num_blocks)
     p_loc, p_scale = _batched(prior.loc, num_blocks), _batched(prior.scale, num_blocks)
     if method == "pfr" or weights == "ratio":
-        dinf = dinf_bits(Gaussian(q_loc, q_scale), Gaussian(p_loc, p_scale))
-        if np.any(np.isinf(dinf)):
+        # q/p is bounded iff every target std is below the prior std, or equal to it with equal means.
+        unbounded = (q_scale > p_scale) | ((q_scale == p_scale) & (q_loc != p_loc))
+        if np.any(unbounded):
             what = "exact PFR" if method == "pfr" else 'weights="ratio"'
             raise ValueError(
                 f"{what} needs a bounded density ratio q/p, but some target std exceeds the prior std "

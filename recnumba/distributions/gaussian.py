@@ -74,10 +74,6 @@ class Gaussian:
             raise ValueError("indexing selects blocks: only a batched (B, D) Gaussian can be indexed")
         return Gaussian(self.loc[item], self.scale[item])
 
-    def sample(self, rng):
-        """Draw one sample per block with ``numpy.random.Generator`` ``rng``; shape ``self.shape``."""
-        return self.loc + self.scale * rng.standard_normal(self.shape)
-
 
 def _per_dimension(function, target, prior):
     q_loc, q_scale, p_loc, p_scale = np.broadcast_arrays(target.loc, target.scale, prior.loc, prior.scale)

@@ -105,8 +105,10 @@ def _tables(t_loc, t_scale, intervals, weights):
     return [t[0] for t in tables], [t[1] for t in tables], float(sum(t[2] for t in tables))
 
 
-def _score_candidates(seed, block, steps, num_samples, t_loc, t_scale, intervals, cdfs, log_pis, counts):
-    """Arrival-free part of the search for candidates ``steps``: (indices, score offsets).
+def _score_candidates(seed, block, steps, t_loc, t_scale, intervals, cdfs, log_pis, counts):
+    """Arrival-free part of the search for candidates ``steps``.
+
+    Returns (indices, score offsets -ln r' of each candidate, arrival-time uniforms).
 
     ``counts`` (dict bin -> candidates so far) is updated in step order.
     """
@@ -137,7 +139,7 @@ def orc_select(t_loc, t_scale, intervals, weights, seed, block, num_samples):
     cdfs, log_pis, _ = _tables(t_loc, t_scale, intervals, weights)
     steps = np.arange(num_samples, dtype=np.int64)
     indices, offsets, u_time = _score_candidates(
-        seed, block, steps, num_samples, t_loc, t_scale, intervals, cdfs, log_pis, {}
+        seed, block, steps, t_loc, t_scale, intervals, cdfs, log_pis, {}
     )
     arrival = np.cumsum(-np.log(u_time) * (num_samples / (num_samples - steps)))
     return int(indices[np.argmin(np.log(arrival) + offsets)])
@@ -151,7 +153,7 @@ def pfr_select(t_loc, t_scale, intervals, weights, seed, block, chunk=4096, max_
     for start in range(0, max_steps, chunk):
         steps = np.arange(start, start + chunk, dtype=np.int64)
         indices, offsets, u_time = _score_candidates(
-            seed, block, steps, 0, t_loc, t_scale, intervals, cdfs, log_pis, counts
+            seed, block, steps, t_loc, t_scale, intervals, cdfs, log_pis, counts
         )
         arrivals = arrival + np.cumsum(-np.log(u_time))
         log_arrivals = np.log(arrivals)
