@@ -128,7 +128,7 @@ def test_clear_errors(plan, plan48):
     stream = write_stream(np.arange(plan.num_blocks), plan, 9)
     with pytest.raises(StreamError, match=r"not a recnumba stream \(bad magic\)"):
         read_stream(b"PNG!" + stream[4:], plan)
-    with pytest.raises(StreamError, match="unsupported format version 7 \\(this recnumba reads version 1\\)"):
+    with pytest.raises(StreamError, match="unsupported format version 7 \\(this recnumba reads versions 1, 2\\)"):
         read_stream(stream[:4] + b"\x07" + stream[5:], plan)
     with pytest.raises(StreamError, match=f"written for plan 0x{plan.identifier:016x} but plan "
                                           f"0x{plan48.identifier:016x} was given"):
@@ -158,6 +158,9 @@ def test_clear_errors(plan, plan48):
         (dict(indices="float"), "integers"),
         (dict(code="exponent", exponent_scale=0.0), "exponent_scale"),
         (dict(code="exponent", exponent_offset=40.0), "exponent_offset"),
+        (dict(code="exponent", exponent_offset=[0.0, 1.0]), "one offset and one scale per block"),
+        (dict(code="exponent", exponent_scale=[[1.0]]), "one offset and one scale per block"),
+        (dict(code="exponent", exponent_scale="wide"), "numbers of bits"),
     ],
 )
 def test_write_rejects_bad_input(plan, kwargs, message):
@@ -182,6 +185,8 @@ def sample_streams(plan):
         write_stream(rng.integers(0, 2**20, plan.num_blocks), plan, 5, code="delta", item=4),
         write_stream(_rec_like_indices(plan, 1, 9)[0], plan, 6, code="exponent"),
         write_stream(_rec_like_indices(plan, 3, 10), plan, 7, code="exponent", item=300),
+        write_stream(_rec_like_indices(plan, 2, 12), plan, 8, code="exponent",
+                     exponent_offset=np.linspace(-2, 1, plan.num_blocks), exponent_scale=2.0),
     ]
 
 
@@ -238,3 +243,79 @@ def test_report_ideal_bits_is_sum_of_log2(plan48):
     r = code_report(indices, plan48)
     assert math.isclose(r.ideal_bits, float(np.log2(indices.astype(np.float64) + 1).sum()), rel_tol=1e-9)
     assert r.ideal_bits < r.exponent_bits < r.delta_bits
+
+
+# ------------------------------------------------------------------------- format version 2
+
+
+def _per_block_indices(plan, num_items, seed):
+    """Blocks whose exponents sit at different offsets from their nominal KL (-6 .. +2 bits)."""
+    rng = np.random.default_rng(seed)
+    shift = np.linspace(-6.0, 2.0, plan.num_blocks)
+    log2m = plan.nominal_bits + shift + rng.normal(0.0, 1.0, (num_items, plan.num_blocks))
+    return np.floor(np.exp2(np.clip(log2m, 0, 62))).astype(np.int64)
+
+
+def test_per_block_exponent_model_round_trips_and_pays_off(plan48):
+    indices = _per_block_indices(plan48, 300, 13)
+    offsets, scales = fit_exponent_model(indices, plan48, per_block=True)
+    assert offsets.shape == scales.shape == (plan48.num_blocks,)
+    assert np.all(np.diff(offsets) > 0) and np.all(scales < 1.5)  # it sees the per-block shift
+    assert np.all(offsets * 8 == np.round(offsets * 8)) and np.all(scales * 8 == np.round(scales * 8))
+    stream = write_stream(indices, plan48, 3, code="exponent", exponent_offset=offsets, exponent_scale=scales)
+    got = read_stream(stream, plan48)
+    assert np.array_equal(got.indices, indices)
+    assert np.array_equal(got.exponent_model[0], offsets) and np.array_equal(got.exponent_model[1], scales)
+    assert stream[4] == FORMAT_VERSION == 2 and stream[6] == 3 and stream[7:9] == b"\0\0"
+    assert got.payload_bits == payload_bits(indices, plan48, "exponent", exponent_offset=offsets,
+                                            exponent_scale=scales)
+    # header: fixed part, varints, then 2 bytes per block
+    varints = _varint(0) + _varint(300) + _varint(plan48.num_blocks) + _varint(got.payload_bits)
+    assert _header_bytes(stream, got.payload_bits) == 25 + len(varints) + 2 * plan48.num_blocks
+    one = fit_exponent_model(indices, plan48)
+    single = write_stream(indices, plan48, 3, code="exponent", exponent_offset=one[0], exponent_scale=one[1])
+    assert len(stream) < len(single) - 100  # ~3 bits per index saved, table included
+    # a scalar broadcasts against a per-block array
+    mixed = write_stream(indices, plan48, 3, code="exponent", exponent_offset=offsets, exponent_scale=1.0)
+    assert np.array_equal(read_stream(mixed, plan48).exponent_model[1], np.ones(plan48.num_blocks))
+    report = code_report(indices, plan48, exponent_offset=offsets, exponent_scale=scales)
+    assert report.exponent_bits == got.payload_bits
+
+
+def test_version_1_streams_are_still_read(plan):
+    """A version 1 stream is the version 2 layout without flag bit 1 (the bytes a v1 writer made)."""
+    for code in CODES:
+        indices = _rec_like_indices(plan, 3, 14)
+        v2 = write_stream(indices, plan, 5, code=code)
+        body = v2[:4] + b"\x01" + v2[5:-4]
+        v1 = body + zlib.crc32(body).to_bytes(4, "big")
+        assert np.array_equal(read_stream(v1, plan).indices, indices)
+    # ... but a version 1 stream cannot carry a per-block model
+    per_block = write_stream(indices, plan, 5, code="exponent", exponent_offset=np.zeros(plan.num_blocks))
+    body = per_block[:4] + b"\x01" + per_block[5:-4]
+    with pytest.raises(StreamError, match="unknown flags 0x03 for format version 1"):
+        read_stream(body + zlib.crc32(body).to_bytes(4, "big"), plan)
+
+
+def test_malformed_per_block_tables_are_rejected(plan):
+    indices = _rec_like_indices(plan, 2, 15)
+    stream = bytearray(write_stream(indices, plan, 5, code="exponent", exponent_offset=np.zeros(plan.num_blocks)))
+    table = len(stream) - 4 - (payload_bits(indices, plan, "exponent", exponent_offset=np.zeros(plan.num_blocks))
+                               + 7) // 8 - 2 * plan.num_blocks
+
+    def sealed(data):
+        body = bytes(data[:-4])
+        return body + zlib.crc32(body).to_bytes(4, "big")
+
+    zero_scale = bytearray(stream)
+    zero_scale[table + 1] = 0
+    with pytest.raises(StreamError, match="scale is 0"):
+        read_stream(sealed(zero_scale), plan)
+    both = bytearray(stream)
+    both[8] = 16
+    with pytest.raises(StreamError, match="global one beside it"):
+        read_stream(sealed(both), plan)
+    delta = bytearray(write_stream(indices, plan, 5, code="delta"))
+    delta[6] |= 2
+    with pytest.raises(StreamError):
+        read_stream(sealed(delta), plan)
