@@ -11,6 +11,11 @@ training data, in bits) and a seed.
 2. The other ("active") dimensions are shuffled with ``numpy.random.Generator(PCG64(seed))`` and packed
    greedily (next fit) in that order: a block is closed when the next dimension would push its
    summed information over ``block_bits``. A dimension that alone exceeds ``block_bits`` is an error.
+   With ``packing="balanced"`` they are instead spread over as few blocks as the budget allows with
+   nearly equal information (largest first, each to the emptiest block that has room; ties in the
+   shuffled order), which avoids one full block beside a nearly empty one (next fit cuts 53.7 bits
+   at a 32-bit budget into 29.9 + 23.8; balanced gives 26.9 + 26.8, and at 48 bits 46.2 + 7.5
+   becomes 26.9 + 26.8).
 3. Collapsed dimensions (shuffled by the same generator) are then spread over the blocks, each one to
    the block with the fewest dimensions that still has room for it, so that every dimension is coded
    and sampled exactly (a collapsed dimension costs about its own, tiny, information). If none has
@@ -108,6 +113,46 @@ def _check_seed(seed):
     return int(seed)
 
 
+_PACKINGS = ("next-fit", "balanced")
+
+
+def _pack_next_fit(order, info, block_bits):
+    groups, sums = [], []
+    current, total = [], 0.0
+    for d in order.tolist():
+        if current and total + info[d] > block_bits + _EPS:
+            groups.append(current)
+            sums.append(total)
+            current, total = [], 0.0
+        current.append(d)
+        total += float(info[d])
+    if current:
+        groups.append(current)
+        sums.append(total)
+    return groups, sums
+
+
+def _pack_balanced(order, info, block_bits):
+    """Fewest blocks (from ceil(total / budget) up) that largest-first packing fits into the budget."""
+    if order.size == 0:
+        return [], []
+    # largest information first; the shuffled order breaks ties (stable sort)
+    ranked = order[np.argsort(-info[order], kind="stable")].tolist()
+    count = max(1, math.ceil(float(info[order].sum()) / block_bits - _EPS))
+    while True:
+        groups, sums = [[] for _ in range(count)], [0.0] * count
+        for d in ranked:
+            room = [b for b in range(count) if sums[b] + info[d] <= block_bits + _EPS]
+            if not room:
+                break
+            b = min(room, key=lambda i: (sums[i], i))
+            groups[b].append(d)
+            sums[b] += float(info[d])
+        else:
+            return groups, sums
+        count += 1
+
+
 class BlockPlan:
     """A shared cut of a latent into blocks, each with its partition and stream key.
 
@@ -179,7 +224,7 @@ class BlockPlan:
     # ------------------------------------------------------------------ construction
 
     @classmethod
-    def build(cls, info_bits, block_bits, seed=0, margin_bits=2.0, collapsed_below=0.01):
+    def build(cls, info_bits, block_bits, seed=0, margin_bits=2.0, collapsed_below=0.01, packing="next-fit"):
         """Cut a latent into blocks from per-dimension information (see the module docstring).
 
         Parameters
@@ -195,6 +240,9 @@ class BlockPlan:
             Each block's partition gets log2 J <= nominal_bits - margin_bits.
         collapsed_below : float >= 0
             Dimensions with less information than this are collapsed (one interval, spread evenly).
+        packing : "next-fit" or "balanced"
+            How active dimensions are grouped (module docstring, step 2). The plan stores its blocks,
+            so a receiver that loads it does not need to know which packing built it.
 
         Raises
         ------
@@ -206,6 +254,8 @@ class BlockPlan:
         margin_bits = _check_bits(margin_bits, "margin_bits", positive=False)
         collapsed_below = _check_bits(collapsed_below, "collapsed_below", positive=False)
         seed = _check_seed(seed)
+        if packing not in _PACKINGS:
+            raise ValueError(f"packing must be one of {list(_PACKINGS)}; got {packing!r}")
         if block_bits - margin_bits >= _MAX_PARTITION_BITS:
             raise ValueError(
                 f"block_bits - margin_bits = {block_bits - margin_bits:g} bits: a block's partition must stay "
@@ -224,18 +274,10 @@ class BlockPlan:
         order = rng.permutation(active)
         collapsed_order = rng.permutation(collapsed)
 
-        groups, sums = [], []
-        current, total = [], 0.0
-        for d in order.tolist():
-            if current and total + info[d] > block_bits + _EPS:
-                groups.append(current)
-                sums.append(total)
-                current, total = [], 0.0
-            current.append(d)
-            total += float(info[d])
-        if current:
-            groups.append(current)
-            sums.append(total)
+        if packing == "balanced":
+            groups, sums = _pack_balanced(order, info, block_bits)
+        else:
+            groups, sums = _pack_next_fit(order, info, block_bits)
         for d in collapsed_order.tolist():
             room = [b for b in range(len(groups)) if sums[b] + info[d] <= block_bits + _EPS]
             if room:
