@@ -114,3 +114,24 @@ def test_bad_inputs(orc_case):
         encode_dataset(targets, prior, [1, 2], SEED)
     with pytest.raises(ValueError, match="chunk"):
         encode_dataset(targets, prior, plan, SEED, chunk=0)
+
+
+def test_auto_weights_pick_ratio_where_bounded_and_target_elsewhere():
+    info, targets, prior = _latent(12, 10, 4)
+    scale = np.array(targets.scale)
+    scale[[2, 7], 4] = 1.3  # two items whose block holding dimension 4 has an unbounded ratio
+    targets = rn.Gaussian(targets.loc, scale)
+    plan = BlockPlan.build(info, 6.0, seed=1, margin_bits=1.0)
+    enc = encode_dataset(targets, prior, plan, SEED, method="orc", num_samples=1 << 9, weights="auto", chunk=5)
+    for i in range(12):
+        for blk in plan:
+            target = rn.Gaussian(targets.loc[i, blk.dims], targets.scale[i, blk.dims])
+            kind = "target" if np.any(target.scale >= 1.0) else "ratio"
+            res = rn.encode(target, rn.Gaussian(prior.loc[blk.dims], prior.scale[blk.dims]), SEED,
+                            partition=blk.partition, method="orc", num_samples=1 << 9, weights=kind,
+                            block_ids=[i * plan.num_blocks + blk.block_id])
+            assert res.index == enc.indices[i, blk.block_id]
+            assert res.sample.tobytes() == enc.samples[i, blk.dims].tobytes()
+    assert decode_dataset(enc.indices, prior, plan, SEED).tobytes() == enc.samples.tobytes()
+    with pytest.raises(ValueError, match='"ratio", "target" or "auto"'):
+        encode_dataset(targets, prior, plan, SEED, weights="prior")
