@@ -16,7 +16,15 @@ high-dimensional latents), ``container`` (versioned, checksummed bitstreams), ``
 (many posteriors in one call).
 """
 
-from recnumba.api import DEFAULT_MAX_STEPS, EncodeResult, MaxStepsExceeded, decode, encode
+from recnumba.api import (
+    BACKENDS,
+    DEFAULT_MAX_STEPS,
+    BackendUnavailable,
+    EncodeResult,
+    MaxStepsExceeded,
+    decode,
+    encode,
+)
 from recnumba.blocks import BlockPlan
 from recnumba.container import StreamError, read_stream, write_stream
 from recnumba.dataset import decode_dataset, encode_dataset
@@ -26,6 +34,8 @@ from recnumba.partition import Partition
 __version__ = "0.1.0"
 
 __all__ = [
+    "BACKENDS",
+    "BackendUnavailable",
     "BlockPlan",
     "DEFAULT_MAX_STEPS",
     "EncodeResult",

@@ -36,6 +36,61 @@ class MaxStepsExceeded(ValueError):
     """Exact PFR reached ``max_steps`` candidates before its stopping rule fired."""
 
 
+class BackendUnavailable(ValueError):
+    """``backend="cuda"`` was asked for, but numba-cuda or a CUDA GPU is missing."""
+
+
+BACKENDS = ("cpu", "cuda", "auto")
+#: ``backend="auto"`` runs on the GPU from this many blocks per call (fewer do not fill it).
+CUDA_AUTO_MIN_BLOCKS = 256
+_cuda_state = {}
+
+
+def _cuda_kernels():
+    """The CUDA kernel module, or None with the reason in ``_cuda_state["reason"]``; cached."""
+    if "module" not in _cuda_state:
+        try:
+            from recnumba.kernels import cuda_kernels
+        except ImportError as error:  # numba without a CUDA target
+            _cuda_state.update(module=None, reason=f"numba.cuda could not be imported ({error})")
+        else:
+            available = cuda_kernels.is_available()
+            _cuda_state.update(
+                module=cuda_kernels if available else None,
+                reason=None if available else "no CUDA driver or GPU was found",
+            )
+    return _cuda_state["module"]
+
+
+def _select_backend(backend, num_blocks):
+    """Resolve ``backend`` to the CUDA kernel module or None (CPU)."""
+    if backend not in BACKENDS:
+        raise ValueError(f'backend must be "cpu", "cuda" or "auto"; got {backend!r}')
+    if backend == "cpu":
+        return None
+    kernels = _cuda_kernels()
+    if backend == "cuda" and kernels is None:
+        raise BackendUnavailable(
+            f'backend="cuda" needs numba-cuda (pip install "recnumba[cuda]") and a CUDA GPU, but '
+            f'{_cuda_state["reason"]}; use backend="cpu" or "auto"'
+        )
+    if backend == "auto" and num_blocks < CUDA_AUTO_MIN_BLOCKS:
+        return None
+    return kernels
+
+
+def _decode_into(kernels, indices, p_loc, p_scale, partition, seed, block_ids, sample):
+    num_blocks = indices.shape[0]
+    if kernels is not None:
+        decode = kernels.decode_cuda
+    else:
+        decode = decode_batch if num_blocks >= _PARALLEL_MIN_BLOCKS else decode_serial
+    decode(
+        indices, p_loc, p_scale, partition.intervals, partition.strides,
+        np.int64(partition.num_bins), np.uint64(seed), block_ids, sample,
+    )
+
+
 @dataclass
 class EncodeResult:
     """What ``encode`` returns. Scalars for a single target, arrays of shape (B,) for a batch.
@@ -154,6 +209,7 @@ def encode(
     code="delta",
     block_ids=None,
     exact_bound_bits=20.0,
+    backend="cpu",
 ):
     """Select a sample of ``target`` that a receiver holding ``prior`` and ``seed`` can rebuild.
 
@@ -185,6 +241,10 @@ def encode(
         Stream key of each block (default 0..B-1). Decode must use the same ids.
     exact_bound_bits : float
         "auto" only: the largest log2 search bound for which a block runs exact PFR.
+    backend : "cpu", "cuda" or "auto"
+        Where the search runs. "cuda" needs numba-cuda and a GPU (``BackendUnavailable``
+        otherwise); "auto" uses the GPU when there is one and the batch has at least
+        ``CUDA_AUTO_MIN_BLOCKS`` blocks. All backends return the same indices and samples.
 
     Returns
     -------
@@ -231,6 +291,7 @@ def encode(
         exact_limit = -math.inf
     code = _check_code(code, budget if method == "orc" else 0)
     block_ids = _check_block_ids(block_ids, num_blocks)
+    kernels = _select_backend(backend, num_blocks)
 
     q_loc, q_scale = _batched(target.loc, num_blocks), _batched(target.scale, num_blocks)
     p_loc, p_scale = _batched(prior.loc, num_blocks), _batched(prior.scale, num_blocks)
@@ -257,7 +318,10 @@ def encode(
     out_status = np.empty(num_blocks, dtype=np.int64)
     out_log_bound = np.empty(num_blocks, dtype=np.float64)
     out_exact = np.empty(num_blocks, dtype=np.bool_)
-    select = select_batch if num_blocks >= _PARALLEL_MIN_BLOCKS else select_serial
+    if kernels is not None:
+        select = kernels.select_cuda
+    else:
+        select = select_batch if num_blocks >= _PARALLEL_MIN_BLOCKS else select_serial
     select(
         t_loc, t_scale, partition.intervals, partition.offsets, partition.strides,
         np.int64(partition.num_bins), np.int64(WEIGHT_NAMES[weights]), np.uint64(seed), block_ids,
@@ -268,10 +332,7 @@ def encode(
     _raise_for_status(out_status, out_steps, bound_bits, max_steps)
 
     sample = np.empty((num_blocks, target.dim), dtype=np.float64)
-    (decode_batch if num_blocks >= _PARALLEL_MIN_BLOCKS else decode_serial)(
-        out_index, p_loc, p_scale, partition.intervals, partition.strides,
-        np.int64(partition.num_bins), np.uint64(seed), block_ids, sample,
-    )
+    _decode_into(kernels, out_index, p_loc, p_scale, partition, seed, block_ids, sample)
     bits = _code_lengths(out_index, code, partition.num_bins, budget)
     if single:
         return EncodeResult(int(out_index[0]), sample[0], int(out_steps[0]), int(bits[0]), code, method,
@@ -325,7 +386,7 @@ def _check_indices(index, num_blocks):
     return values
 
 
-def decode(index, prior, seed, *, partition=None, block_ids=None, num_samples=None):
+def decode(index, prior, seed, *, partition=None, block_ids=None, num_samples=None, backend="cpu"):
     """Rebuild the sample that ``encode`` selected, from its index alone.
 
     Parameters
@@ -337,6 +398,8 @@ def decode(index, prior, seed, *, partition=None, block_ids=None, num_samples=No
     num_samples : int, optional
         Only for indices from pure ``method="orc"``: indices that an N-candidate ORC cannot produce are
         rejected. Do not pass it for "pfr" or "auto" (their exact blocks have no such bound).
+    backend : "cpu", "cuda" or "auto"
+        As for ``encode``; the decoded samples are bit-identical on every backend.
 
     Returns
     -------
@@ -361,10 +424,8 @@ def decode(index, prior, seed, *, partition=None, block_ids=None, num_samples=No
                 "check the index, the partition and num_samples"
             )
     block_ids = _check_block_ids(block_ids, num_blocks)
+    kernels = _select_backend(backend, num_blocks)
     p_loc, p_scale = _batched(prior.loc, num_blocks), _batched(prior.scale, num_blocks)
     sample = np.empty((num_blocks, prior.dim), dtype=np.float64)
-    (decode_batch if num_blocks >= _PARALLEL_MIN_BLOCKS else decode_serial)(
-        indices, p_loc, p_scale, partition.intervals, partition.strides,
-        np.int64(partition.num_bins), np.uint64(seed), block_ids, sample,
-    )
+    _decode_into(kernels, indices, p_loc, p_scale, partition, seed, block_ids, sample)
     return sample[0] if single else sample

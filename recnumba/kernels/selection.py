@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.typed import Dict
 
+from recnumba.distributions.portable import mul_rn
 from recnumba.kernels.bin_weights import WEIGHTS_RATIO, dimension_bin_tables
 from recnumba.kernels.candidates import bin_digit, search_cdf, std_bin_quantile, std_log_ratio
 from recnumba.random.philox import private_uniform_pair, shared_uniform_pair
@@ -47,11 +48,24 @@ def block_bin_tables(t_loc, t_scale, intervals, offsets, weights_kind, log_pi, c
     return log_bound
 
 
+@njit(parallel=True)
+def batch_bin_tables(t_loc, t_scale, intervals, offsets, weights_kind, log_pi, cdf, log_bound):
+    """``block_bin_tables`` for every row of (B, D) targets into (B, table) tables and (B,) bounds.
+
+    Used by the CUDA backend, which draws bins on the device from tables built here.
+    """
+    for b in prange(t_loc.shape[0]):
+        log_bound[b] = block_bin_tables(
+            t_loc[b], t_scale[b], intervals, offsets, weights_kind, log_pi[b], cdf[b]
+        )
+
+
 @njit(cache=True)
-def _draw_bin(seed, block, step, intervals, offsets, strides, log_pi, cdf, digits):
+def draw_bin(seed, block, step, intervals, offsets, strides, log_pi, cdf, digits, store_digits):
     """Draw the bin of search step ``step`` one interval per dimension; returns (j, ln pi_j).
 
-    Private slot 0 is the arrival time; slot 1 + d is dimension d's interval draw.
+    Private slot 0 is the arrival time; slot 1 + d is dimension d's interval draw. The intervals
+    go to ``digits`` when ``store_digits`` (the CPU search reuses them; the GPU recomputes them).
     """
     num_dims = intervals.shape[0]
     bin_index = np.int64(0)
@@ -69,12 +83,14 @@ def _draw_bin(seed, block, step, intervals, offsets, strides, log_pi, cdf, digit
             if d < 0 or d >= num_dims:
                 continue
             if intervals[d] == 1:
-                digits[d] = 0
+                if store_digits:
+                    digits[d] = 0
                 log_weight += log_pi[offsets[d]]
                 continue
             u = u_even if half == 0 else u_odd
             interval = search_cdf(cdf, offsets[d], intervals[d], u)
-            digits[d] = interval
+            if store_digits:
+                digits[d] = interval
             bin_index += np.int64(interval) * strides[d]
             log_weight += log_pi[offsets[d] + interval]
     return bin_index, log_weight
@@ -93,6 +109,23 @@ def candidate_log_ratio(seed, block, index, digits, intervals, t_loc, t_scale):
         if d + 1 < num_dims:
             x = std_bin_quantile(digits[d + 1], intervals[d + 1], u_odd)
             total += std_log_ratio(x, t_loc[d + 1], t_scale[d + 1])
+    return total
+
+
+@njit(cache=True)
+def candidate_log_ratio_of_bin(seed, block, index, bin_index, intervals, strides, t_loc, t_scale):
+    """``candidate_log_ratio`` with the digits recomputed from the flat bin (no scratch array)."""
+    num_dims = intervals.shape[0]
+    total = 0.0
+    for pair in range((num_dims + 1) // 2):
+        u_even, u_odd = shared_uniform_pair(seed, block, index, pair)
+        for half in range(2):
+            d = 2 * pair + half
+            if d >= num_dims:
+                break
+            digit = bin_digit(bin_index, strides[d], intervals[d]) if intervals[d] > 1 else 0
+            x = std_bin_quantile(digit, intervals[d], u_even if half == 0 else u_odd)
+            total += std_log_ratio(x, t_loc[d], t_scale[d])
     return total
 
 
@@ -125,8 +158,8 @@ def _search(
         log_arrival = math.log(arrival)
         if log_arrival - log_bound >= best_score:
             break  # no later candidate can beat the best one
-        bin_index, log_weight = _draw_bin(
-            seed, block, steps, intervals, offsets, strides, log_pi, cdf, digits
+        bin_index, log_weight = draw_bin(
+            seed, block, steps, intervals, offsets, strides, log_pi, cdf, digits, True
         )
         if num_bins == 1:
             index = steps
@@ -257,7 +290,8 @@ def decode_block(index, p_loc, p_scale, intervals, strides, num_bins, seed, bloc
                 break
             u = u_even if half == 0 else u_odd
             digit = bin_digit(bin_index, strides[d], intervals[d])
-            out[d] = p_loc[d] + p_scale[d] * std_bin_quantile(digit, intervals[d], u)
+            # mul_rn: no fused multiply-add on a GPU, so CPU and GPU decode agree bit for bit.
+            out[d] = p_loc[d] + mul_rn(p_scale[d], std_bin_quantile(digit, intervals[d], u))
 
 
 @njit(parallel=True)

@@ -21,6 +21,8 @@ hence the explicit ``np.uint64`` everywhere.
 import numpy as np
 from numba import njit
 
+from recnumba.distributions.portable import mul_rn
+
 MASK32 = np.uint64(0xFFFFFFFF)
 _PHILOX_M0 = np.uint64(0xD2511F53)
 _PHILOX_M1 = np.uint64(0xCD9E8D57)
@@ -77,7 +79,7 @@ def uniform53(hi, lo):
     m = ((np.uint64(hi) & MASK32) << np.uint64(21)) | ((np.uint64(lo) & MASK32) >> np.uint64(11))
     if m == np.uint64(0):
         return _TWO_POW_M54
-    return float(m) * _TWO_POW_M53
+    return mul_rn(float(m), _TWO_POW_M53)  # exact; mul_rn keeps every decode-path product unfused
 
 
 @njit(cache=True)

@@ -1,0 +1,514 @@
+"""CUDA backend: batched PFR/ORC selection and decoding on one GPU, same codes as the CPU.
+
+This is the only module that imports ``numba.cuda``; ``recnumba.api`` imports it lazily, so
+recnumba works without numba-cuda or a GPU. The kernels call the very ``@njit`` functions the CPU
+kernels use (Philox streams, bin draws, candidate coordinates, scores): numba-cuda compiles them as
+device functions.
+
+Pipeline for B blocks and S search steps per block (S = N for ORC; rounds of doubling S for PFR):
+
+1. ``_draw_kernel``: per (block, step), the private arrival-time increment (ORC: scaled by
+   N / (N - t), the order statistics of N exponentials) and the bin draw j_t ~ pi with ln pi_j.
+2. ``_arrival_kernel``: one thread per block adds the increments in step order, exactly as the CPU
+   search does, so the arrival times are summed in the same order.
+3. Partitioned only: the local index k_t of step t in its bin (the number of earlier steps that drew
+   the same bin) by a bitonic sort of ``j_t * S2 + t`` keys per block (``_bitonic_kernel``) and a
+   lower-bound search for each key's run start (``_rank_kernel``). Plain REC has k_t = t.
+4. ``_score_kernel``: one thread block per (block, tile of steps) scores its candidates
+   ``ln T_t - ln r(x) + ln J + ln pi_j`` and reduces them in shared memory to the tile's minimum.
+5. ``_finish_kernel``: one thread per block takes the minimum over tiles (ties: earliest step) and
+   binary-searches the step where the CPU's stopping rule fires (arrival times only grow), which
+   gives the CPU's step count and tells PFR whether it is done.
+
+Same answers as the CPU: candidates and decoded samples are bit-identical (shared device functions;
+``mul_rn``/``portable_log`` on the decode path, see ``recnumba.distributions.portable``). Scores
+may differ by a few ulp (libdevice ``log``, fused multiply-adds), which can only flip an exact tie
+between two candidates; the selection is otherwise the CPU's. Any block the GPU cannot finish
+(PFR beyond the largest round, degenerate targets, unbounded or hopeless searches, index overflow)
+is handed to the CPU kernel, which gives the reference answer.
+
+Under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` before numba is imported) the kernels run
+as Python, slowly: keep launches small there.
+"""
+
+import math
+
+import numpy as np
+
+if not hasattr(np, "row_stack"):
+    # numpy 2.5 removed row_stack; numba-cuda 0.30 still references it when it compiles kernels.
+    np.row_stack = np.vstack
+
+from numba import config, cuda  # noqa: E402
+from numba.core.errors import NumbaError  # noqa: E402
+from numba.extending import overload  # noqa: E402
+
+from recnumba.distributions.portable import mul_rn  # noqa: E402
+from recnumba.kernels.bin_weights import WEIGHTS_RATIO  # noqa: E402
+from recnumba.kernels.selection import (  # noqa: E402
+    STATUS_OK,
+    _HOPELESS_FACTOR_LOG,
+    batch_bin_tables,
+    candidate_log_ratio_of_bin,
+    decode_block,
+    draw_bin,
+    select_batch,
+    select_serial,
+)
+from recnumba.random.philox import private_uniform_pair  # noqa: E402
+
+SIMULATOR = bool(config.ENABLE_CUDASIM)
+
+#: Threads per block of the tiled kernels (the simulator runs each thread in Python: keep it small).
+THREADS = 32 if SIMULATOR else 256
+#: Candidates per (block, tile) of the scoring kernel.
+TILE = 64 if SIMULATOR else 4096
+#: Largest PFR round (steps per block) run on the GPU; unfinished blocks go to the CPU.
+MAX_PFR_ROUND = 1 << 8 if SIMULATOR else 1 << 22
+#: First PFR round.
+FIRST_PFR_ROUND = 1 << 6 if SIMULATOR else 1 << 12
+#: Device entries (blocks x steps) per launch group: bounds memory to about 60 bytes each.
+MAX_ENTRIES = 1 << 25
+_INT64_MAX = np.int64(np.iinfo(np.int64).max)
+
+
+@overload(mul_rn, target="cuda")
+def _mul_rn_cuda(a, b):
+    def impl(a, b):
+        return cuda.libdevice.dmul_rn(a, b)  # never contracted into an FMA
+
+    return impl
+
+
+if SIMULATOR:
+
+    def _native(array):
+        # The simulator wraps kernel arguments; numba's CPU-compiled device functions need ndarrays.
+        return array._item._ary if hasattr(array, "_item") else array
+
+else:
+
+    @cuda.jit(device=True, inline=True)
+    def _native(array):
+        return array
+
+
+def is_available():
+    """True when a CUDA GPU (or the CUDA simulator) can run the kernels."""
+    try:
+        return bool(cuda.is_available())
+    except (NumbaError, OSError, RuntimeError):  # driver missing or broken
+        return False
+
+
+# --------------------------------------------------------------------------------------------
+# Kernels
+# --------------------------------------------------------------------------------------------
+
+
+@cuda.jit
+def _draw_kernel(
+    seed, block_ids, num_samples, num_steps, intervals, offsets, strides, log_pi, cdf,
+    increments, bins, log_weights,
+):
+    """Per (block b, step t): arrival increment, bin j_t and ln pi_j (grid-stride over B*S)."""
+    intervals = _native(intervals)
+    offsets = _native(offsets)
+    strides = _native(strides)
+    log_pi = _native(log_pi)
+    cdf = _native(cdf)
+    total = np.int64(block_ids.shape[0]) * np.int64(num_steps)
+    position = np.int64(cuda.grid(1))
+    stride = np.int64(cuda.gridsize(1))
+    scratch = cuda.local.array(1, np.int64)  # draw_bin needs a digits array; it is not written
+    while position < total:
+        b = position // num_steps
+        t = position - b * num_steps
+        block = block_ids[b]
+        u_time, _ = private_uniform_pair(seed, block, t, 0)
+        increment = -math.log(u_time)
+        if num_samples > 0:
+            increment *= float(num_samples) / float(num_samples - t)
+        increments[b, t] = increment
+        bin_index, log_weight = draw_bin(
+            seed, block, t, intervals, offsets, strides, log_pi[b], cdf[b], scratch, False
+        )
+        bins[b, t] = bin_index
+        log_weights[b, t] = log_weight
+        position += stride
+
+
+@cuda.jit
+def _arrival_kernel(increments, num_steps):
+    """In-place running sum per block, in step order (the CPU's order of additions)."""
+    b = cuda.grid(1)
+    if b < increments.shape[0]:
+        arrival = 0.0
+        for t in range(num_steps):
+            arrival += increments[b, t]
+            increments[b, t] = arrival
+
+
+@cuda.jit
+def _key_kernel(bins, num_steps, padded_steps, keys):
+    """Sort keys ``j_t * S2 + t`` (S2 = padded_steps, a power of two); padding sorts last."""
+    total = np.int64(keys.shape[0]) * np.int64(padded_steps)
+    position = np.int64(cuda.grid(1))
+    stride = np.int64(cuda.gridsize(1))
+    while position < total:
+        b = position // padded_steps
+        t = position - b * padded_steps
+        if t < num_steps:
+            keys[b, t] = bins[b, t] * padded_steps + t
+        else:
+            keys[b, t] = _INT64_MAX
+        position += stride
+
+
+@cuda.jit
+def _bitonic_kernel(keys, padded_steps, stage, distance):
+    """One compare-exchange pass of a bitonic sort of every block's row of ``keys``."""
+    total = np.int64(keys.shape[0]) * np.int64(padded_steps)
+    position = np.int64(cuda.grid(1))
+    stride = np.int64(cuda.gridsize(1))
+    while position < total:
+        b = position // padded_steps
+        i = position - b * padded_steps
+        partner = i ^ distance
+        if partner > i:
+            ascending = (i & stage) == 0
+            first = keys[b, i]
+            second = keys[b, partner]
+            if (first > second) == ascending:
+                keys[b, i] = second
+                keys[b, partner] = first
+        position += stride
+
+
+@cuda.jit
+def _rank_kernel(keys, num_steps, padded_steps, local_index):
+    """k_t = sorted position of key (j_t, t) minus the position of bin j_t's first key."""
+    total = np.int64(keys.shape[0]) * np.int64(padded_steps)
+    position = np.int64(cuda.grid(1))
+    stride = np.int64(cuda.gridsize(1))
+    while position < total:
+        b = position // padded_steps
+        p = position - b * padded_steps
+        key = keys[b, p]
+        t = key % padded_steps
+        if key != _INT64_MAX and t < num_steps:
+            head = key - t  # j_t * S2: the smallest key of this bin
+            lo = np.int64(0)
+            hi = p
+            while lo < hi:  # first position with keys[b, pos] >= head
+                mid = (lo + hi) // 2
+                if keys[b, mid] < head:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            local_index[b, t] = p - lo
+        position += stride
+
+
+@cuda.jit
+def _score_kernel(
+    seed, block_ids, num_steps, num_bins, intervals, strides, t_loc, t_scale, arrivals, bins,
+    log_weights, local_index, tile_score, tile_step,
+):
+    """Thread block (b, tile): score the tile's candidates and reduce to the best (score, step)."""
+    intervals = _native(intervals)
+    strides = _native(strides)
+    t_loc = _native(t_loc)
+    t_scale = _native(t_scale)
+    best_scores = cuda.shared.array(THREADS, np.float64)
+    best_steps = cuda.shared.array(THREADS, np.int64)
+    b = cuda.blockIdx.y
+    tile = cuda.blockIdx.x
+    thread = cuda.threadIdx.x
+    block = block_ids[b]
+    log_num_bins = math.log(float(num_bins))
+    best = math.inf
+    best_step = np.int64(-1)
+    first = np.int64(tile) * TILE
+    last = min(first + TILE, np.int64(num_steps))
+    t = first + thread
+    while t < last:
+        bin_index = bins[b, t]
+        if num_bins == 1:
+            index = t
+        else:
+            index = local_index[b, t] * num_bins + bin_index
+        log_ratio = candidate_log_ratio_of_bin(
+            seed, block, index, bin_index, intervals, strides, t_loc[b], t_scale[b]
+        )
+        score = math.log(arrivals[b, t]) - log_ratio + log_num_bins + log_weights[b, t]
+        if score < best:  # strict: the earliest of equal scores wins, as on the CPU
+            best = score
+            best_step = t
+        t += THREADS
+    best_scores[thread] = best
+    best_steps[thread] = best_step
+    cuda.syncthreads()
+    width = THREADS // 2
+    while width > 0:
+        if thread < width:
+            other = best_scores[thread + width]
+            other_step = best_steps[thread + width]
+            mine = best_scores[thread]
+            mine_step = best_steps[thread]
+            if other_step >= 0 and (
+                mine_step < 0 or other < mine or (other == mine and other_step < mine_step)
+            ):
+                best_scores[thread] = other
+                best_steps[thread] = other_step
+        cuda.syncthreads()
+        width //= 2
+    if thread == 0:
+        tile_score[b, tile] = best_scores[0]
+        tile_step[b, tile] = best_steps[0]
+
+
+@cuda.jit
+def _finish_kernel(
+    num_steps, num_bins, log_bound, arrivals, bins, local_index, tile_score, tile_step,
+    out_index, out_steps, out_done,
+):
+    """Per block: best over tiles, then the CPU's stopping step by binary search on arrivals."""
+    b = cuda.grid(1)
+    if b >= arrivals.shape[0]:
+        return
+    best = math.inf
+    best_step = np.int64(-1)
+    for tile in range(tile_score.shape[1]):
+        step = tile_step[b, tile]
+        if step >= 0 and (tile_score[b, tile] < best or best_step < 0):
+            best = tile_score[b, tile]
+            best_step = step
+    out_done[b] = False
+    out_index[b] = -1
+    out_steps[b] = num_steps
+    if best_step < 0:
+        return  # no finite score: the CPU reports it
+    if num_bins == 1:
+        out_index[b] = best_step
+    else:
+        out_index[b] = local_index[b, best_step] * num_bins + bins[b, best_step]
+    # The CPU stops at the first step s > best_step with ln T_s - ln r'_max >= best (monotone in s).
+    lo = best_step + 1
+    hi = np.int64(num_steps)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if math.log(arrivals[b, mid]) - log_bound[b] >= best:
+            hi = mid
+        else:
+            lo = mid + 1
+    out_steps[b] = lo
+    out_done[b] = lo < num_steps
+
+
+@cuda.jit
+def _decode_kernel(indices, p_loc, p_scale, intervals, strides, num_bins, seed, block_ids, out):
+    """One thread per block: the CPU's ``decode_block``, bit for bit."""
+    intervals = _native(intervals)
+    strides = _native(strides)
+    p_loc = _native(p_loc)
+    p_scale = _native(p_scale)
+    out = _native(out)
+    b = cuda.grid(1)
+    if b < indices.shape[0]:
+        decode_block(
+            indices[b], p_loc[b], p_scale[b], intervals, strides, num_bins, seed, block_ids[b],
+            out[b],
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Host drivers
+# --------------------------------------------------------------------------------------------
+
+
+def _grid(total, threads=THREADS):
+    return max(1, min((int(total) + threads - 1) // threads, 1 << 16))
+
+
+def _next_power_of_two(value):
+    return 1 << max(0, int(value - 1).bit_length())
+
+
+def _search_on_device(
+    t_loc, t_scale, log_pi, cdf, log_bound, partition_arrays, seed, block_ids, num_samples,
+    num_steps,
+):
+    """Run one search of ``num_steps`` steps per block on the GPU. Returns (index, steps, done)."""
+    intervals, offsets, strides, num_bins = partition_arrays
+    num_blocks = t_loc.shape[0]
+    padded_steps = _next_power_of_two(num_steps)
+    index = np.empty(num_blocks, dtype=np.int64)
+    steps = np.empty(num_blocks, dtype=np.int64)
+    done = np.empty(num_blocks, dtype=np.bool_)
+    group = max(1, min(MAX_ENTRIES // padded_steps, 65535))  # grid.y limit
+    d_intervals = cuda.to_device(intervals)
+    d_offsets = cuda.to_device(offsets)
+    d_strides = cuda.to_device(strides)
+    for start in range(0, num_blocks, group):
+        rows = slice(start, min(start + group, num_blocks))
+        count = rows.stop - rows.start
+        d_ids = cuda.to_device(np.ascontiguousarray(block_ids[rows]))
+        d_log_pi = cuda.to_device(np.ascontiguousarray(log_pi[rows]))
+        d_cdf = cuda.to_device(np.ascontiguousarray(cdf[rows]))
+        d_t_loc = cuda.to_device(np.ascontiguousarray(t_loc[rows]))
+        d_t_scale = cuda.to_device(np.ascontiguousarray(t_scale[rows]))
+        d_bound = cuda.to_device(np.ascontiguousarray(log_bound[rows]))
+        arrivals = cuda.device_array((count, num_steps), dtype=np.float64)
+        bins = cuda.device_array((count, num_steps), dtype=np.int64)
+        log_weights = cuda.device_array((count, num_steps), dtype=np.float64)
+        local_index = cuda.device_array((count, num_steps), dtype=np.int64)
+        total = count * num_steps
+        _draw_kernel[_grid(total), THREADS](
+            np.int64(seed), d_ids, np.int64(num_samples), np.int64(num_steps), d_intervals,
+            d_offsets, d_strides, d_log_pi, d_cdf, arrivals, bins, log_weights,
+        )
+        _arrival_kernel[_grid(count), THREADS](arrivals, np.int64(num_steps))
+        if num_bins > 1:
+            keys = cuda.device_array((count, padded_steps), dtype=np.int64)
+            padded_total = count * padded_steps
+            _key_kernel[_grid(padded_total), THREADS](
+                bins, np.int64(num_steps), np.int64(padded_steps), keys
+            )
+            stage = 2
+            while stage <= padded_steps:
+                distance = stage // 2
+                while distance > 0:
+                    _bitonic_kernel[_grid(padded_total), THREADS](
+                        keys, np.int64(padded_steps), np.int64(stage), np.int64(distance)
+                    )
+                    distance //= 2
+                stage *= 2
+            _rank_kernel[_grid(padded_total), THREADS](
+                keys, np.int64(num_steps), np.int64(padded_steps), local_index
+            )
+        num_tiles = (num_steps + TILE - 1) // TILE
+        tile_score = cuda.device_array((count, num_tiles), dtype=np.float64)
+        tile_step = cuda.device_array((count, num_tiles), dtype=np.int64)
+        _score_kernel[(num_tiles, count), THREADS](
+            np.int64(seed), d_ids, np.int64(num_steps), np.int64(num_bins), d_intervals,
+            d_strides, d_t_loc, d_t_scale, arrivals, bins, log_weights, local_index, tile_score,
+            tile_step,
+        )
+        d_index = cuda.device_array(count, dtype=np.int64)
+        d_steps = cuda.device_array(count, dtype=np.int64)
+        d_done = cuda.device_array(count, dtype=np.bool_)
+        _finish_kernel[_grid(count), THREADS](
+            np.int64(num_steps), np.int64(num_bins), d_bound, arrivals, bins, local_index,
+            tile_score, tile_step, d_index, d_steps, d_done,
+        )
+        index[rows] = d_index.copy_to_host()
+        steps[rows] = d_steps.copy_to_host()
+        done[rows] = d_done.copy_to_host()
+    return index, steps, done
+
+
+def _tables(t_loc, t_scale, intervals, offsets, weights_kind):
+    num_blocks = t_loc.shape[0]
+    table_size = int(offsets[-1])
+    log_pi = np.empty((num_blocks, table_size), dtype=np.float64)
+    cdf = np.empty((num_blocks, table_size), dtype=np.float64)
+    log_bound = np.empty(num_blocks, dtype=np.float64)
+    batch_bin_tables(t_loc, t_scale, intervals, offsets, weights_kind, log_pi, cdf, log_bound)
+    return log_pi, cdf, log_bound
+
+
+def select_cuda(
+    t_loc, t_scale, intervals, offsets, strides, num_bins, weights_kind, seed, block_ids,
+    num_samples, max_steps, exact_log_bound_limit, out_index, out_steps, out_status,
+    out_log_bound, out_exact,
+):
+    """``selection.select_batch`` on the GPU: same arguments, same outputs, same answers."""
+    num_blocks = t_loc.shape[0]
+    partition_arrays = (intervals, offsets, strides, int(num_bins))
+    cpu_rows = np.zeros(num_blocks, dtype=np.bool_)
+    hopeless = math.log(float(max_steps)) + _HOPELESS_FACTOR_LOG
+    try_exact = num_samples > 0 and exact_log_bound_limit > -math.inf
+    exact_kind = WEIGHTS_RATIO if try_exact else weights_kind
+    # Sort keys j * S2 + t must fit in int64; then every index k * J + j fits too.
+    widest = max(num_samples, min(max_steps, MAX_PFR_ROUND))
+    if int(num_bins) * _next_power_of_two(widest) >= 1 << 63:
+        cpu_rows[:] = True
+        rows = np.zeros(num_blocks, dtype=np.bool_)
+    else:
+        rows = np.ones(num_blocks, dtype=np.bool_)
+
+    log_pi, cdf, log_bound = _tables(t_loc, t_scale, intervals, offsets, exact_kind)
+    out_log_bound[:] = log_bound
+    finite = np.isfinite(log_bound) & (log_bound <= hopeless)
+    if num_samples == 0:
+        exact_rows = rows & finite
+        cpu_rows |= rows & ~finite  # unbounded / hopeless: the CPU reports the status at once
+        orc_rows = np.zeros(num_blocks, dtype=np.bool_)
+    else:
+        exact_rows = rows & finite & (log_bound <= exact_log_bound_limit) if try_exact else (
+            np.zeros(num_blocks, dtype=np.bool_)
+        )
+        orc_rows = rows & ~exact_rows
+
+    # Exact PFR in rounds of doubling length; each round redoes the search from step 0.
+    pending = np.flatnonzero(exact_rows)
+    round_steps = min(FIRST_PFR_ROUND, max_steps)
+    while pending.size:
+        index, steps, done = _search_on_device(
+            t_loc[pending], t_scale[pending], log_pi[pending], cdf[pending], log_bound[pending],
+            partition_arrays, seed, block_ids[pending], 0, round_steps,
+        )
+        finished = pending[done]
+        out_index[finished] = index[done]
+        out_steps[finished] = steps[done]
+        out_status[finished] = STATUS_OK
+        out_exact[finished] = True
+        pending = pending[~done]
+        if round_steps >= min(max_steps, MAX_PFR_ROUND):
+            cpu_rows[pending] = True  # longer searches (or max_steps / ORC fallback): the CPU's
+            break
+        round_steps = min(2 * round_steps, max_steps, MAX_PFR_ROUND)
+
+    orc = np.flatnonzero(orc_rows)
+    if orc.size:
+        if exact_kind != weights_kind:
+            log_pi, cdf, log_bound = _tables(t_loc, t_scale, intervals, offsets, weights_kind)
+        out_log_bound[orc] = log_bound[orc]
+        index, steps, done = _search_on_device(
+            t_loc[orc], t_scale[orc], log_pi[orc], cdf[orc], log_bound[orc], partition_arrays,
+            seed, block_ids[orc], num_samples, num_samples,
+        )
+        valid = index >= 0
+        out_index[orc[valid]] = index[valid]
+        out_steps[orc[valid]] = steps[valid]
+        out_status[orc[valid]] = STATUS_OK
+        out_exact[orc[valid]] = False
+        cpu_rows[orc[~valid]] = True
+
+    cpu = np.flatnonzero(cpu_rows)
+    if cpu.size:
+        outputs = [np.empty(cpu.size, dtype=o.dtype) for o in (
+            out_index, out_steps, out_status, out_log_bound, out_exact)]
+        select = select_batch if cpu.size > 1 else select_serial
+        select(
+            np.ascontiguousarray(t_loc[cpu]), np.ascontiguousarray(t_scale[cpu]), intervals,
+            offsets, strides, num_bins, weights_kind, seed, np.ascontiguousarray(block_ids[cpu]),
+            num_samples, max_steps, exact_log_bound_limit, *outputs,
+        )
+        for target, values in zip(
+            (out_index, out_steps, out_status, out_log_bound, out_exact), outputs
+        ):
+            target[cpu] = values
+
+
+def decode_cuda(indices, p_loc, p_scale, intervals, strides, num_bins, seed, block_ids, out):
+    """``selection.decode_batch`` on the GPU: the same samples, bit for bit."""
+    d_out = cuda.device_array(out.shape, dtype=np.float64)
+    _decode_kernel[_grid(indices.shape[0]), THREADS](
+        cuda.to_device(indices), cuda.to_device(np.ascontiguousarray(p_loc)),
+        cuda.to_device(np.ascontiguousarray(p_scale)), cuda.to_device(intervals),
+        cuda.to_device(strides), np.int64(num_bins), np.int64(seed), cuda.to_device(block_ids),
+        d_out,
+    )
+    out[:] = d_out.copy_to_host()

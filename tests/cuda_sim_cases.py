@@ -1,0 +1,67 @@
+"""CPU vs CUDA-backend comparisons, run by ``tests/test_cuda.py`` in a subprocess under the simulator.
+
+``NUMBA_ENABLE_CUDASIM=1`` must be set before numba is first imported, which pytest's process has
+already done; hence a separate interpreter. Prints one JSON object. Sizes are tiny: the simulator
+runs every GPU thread in Python.
+"""
+
+import json
+import sys
+
+import numpy as np
+
+import recnumba as rn
+from recnumba.kernels import cuda_kernels
+
+
+def bits_equal(a, b):
+    return bool(np.array_equal(np.ascontiguousarray(a).view(np.uint64), np.ascontiguousarray(b).view(np.uint64)))
+
+
+def compare(target, prior, seed, options):
+    cpu = rn.encode(target, prior, seed, backend="cpu", **options)
+    gpu = rn.encode(target, prior, seed, backend="cuda", **options)
+    decoded = rn.decode(gpu.index, prior, seed, partition=options.get("partition"), backend="cuda")
+    return {
+        "cpu_index": np.asarray(cpu.index).tolist(),
+        "gpu_index": np.asarray(gpu.index).tolist(),
+        "cpu_steps": np.asarray(cpu.steps).tolist(),
+        "gpu_steps": np.asarray(gpu.steps).tolist(),
+        "cpu_exact": np.asarray(cpu.exact).tolist(),
+        "gpu_exact": np.asarray(gpu.exact).tolist(),
+        "bound_equal": bits_equal(cpu.bound_bits, gpu.bound_bits),
+        "sample_equal": bits_equal(cpu.sample, gpu.sample),
+        "gpu_decode_equal": bits_equal(decoded, cpu.sample),
+    }
+
+
+def main():
+    assert cuda_kernels.SIMULATOR, "run with NUMBA_ENABLE_CUDASIM=1"
+    rng = np.random.default_rng(7)
+    blocks, dim = 4, 4
+    prior = rn.Gaussian(rng.normal(0, 1, (blocks, dim)), rng.uniform(0.5, 2.0, (blocks, dim)))
+    wide = rn.Gaussian(prior.loc + prior.scale * rng.normal(0, 1, (blocks, dim)), prior.scale * 0.5)
+    close = rn.Gaussian(prior.loc + prior.scale * rng.normal(0, 0.3, (blocks, dim)), prior.scale * 0.8)
+    partition = rn.Partition.uniform(dim, 3)
+    results = {
+        "orc-plain": compare(wide, prior, 11, dict(method="orc", num_samples=32)),
+        "orc-partitioned": compare(wide, prior, 12, dict(method="orc", num_samples=32, partition=partition)),
+        "orc-partitioned-ratio": compare(
+            wide, prior, 13, dict(method="orc", num_samples=32, partition=partition, weights="ratio")
+        ),
+        "pfr-plain": compare(close, prior, 14, dict(method="pfr")),
+        "pfr-partitioned": compare(wide, prior, 15, dict(method="pfr", partition=partition)),
+        # Longer than the simulator's largest GPU round (2^8 steps): those blocks finish on the CPU.
+        "pfr-beyond-gpu-rounds": compare(wide, prior, 18, dict(method="pfr")),
+        "auto": compare(wide, prior, 16, dict(method="auto", num_samples=32, partition=partition,
+                                               exact_bound_bits=5.0)),
+    }
+    indices = rng.integers(0, 1 << 40, blocks, dtype=np.int64)
+    cpu = rn.decode(indices, prior, 17, partition=rn.Partition.uniform(dim, 24), backend="cpu")
+    gpu = rn.decode(indices, prior, 17, partition=rn.Partition.uniform(dim, 24), backend="cuda")
+    results["decode-random-indices"] = {"sample_equal": bits_equal(cpu, gpu)}
+    json.dump(results, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

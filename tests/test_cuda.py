@@ -1,0 +1,125 @@
+"""The CUDA backend: same indices, steps and bit-identical samples as the CPU (run under the CUDA
+simulator in a subprocess), clear errors without a GPU, and no fused multiply-add on the decode
+path of the compiled PTX (where a CUDA compiler is installed)."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import recnumba as rn
+from recnumba import api
+
+HERE = os.path.dirname(__file__)
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONWARNINGS="ignore")
+    result = subprocess.run(
+        [sys.executable, os.path.join(HERE, "cuda_sim_cases.py")],
+        capture_output=True, text=True, env=env, timeout=1200,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+ENCODE_CASES = [
+    "orc-plain", "orc-partitioned", "orc-partitioned-ratio", "pfr-plain", "pfr-partitioned",
+    "pfr-beyond-gpu-rounds", "auto",
+]
+
+
+@pytest.mark.parametrize("case", ENCODE_CASES)
+def test_simulated_gpu_encode_matches_cpu(simulated, case):
+    row = simulated[case]
+    assert row["gpu_index"] == row["cpu_index"]
+    assert row["gpu_steps"] == row["cpu_steps"]
+    assert row["gpu_exact"] == row["cpu_exact"]
+    assert row["bound_equal"] and row["sample_equal"] and row["gpu_decode_equal"]
+
+
+def test_simulated_cases_are_not_trivial(simulated):
+    # Guards against a comparison that passes because nothing varies.
+    for case in ENCODE_CASES:
+        assert len(set(simulated[case]["cpu_index"])) > 1, case
+    assert max(simulated["pfr-beyond-gpu-rounds"]["cpu_steps"]) > 256  # the CPU hand-off ran
+    assert max(simulated["pfr-partitioned"]["cpu_steps"]) > 64  # more than one GPU round
+    assert set(simulated["auto"]["cpu_exact"]) == {True, False}  # both branches of "auto"
+
+
+def test_simulated_gpu_decode_of_arbitrary_indices_is_bit_identical(simulated):
+    assert simulated["decode-random-indices"]["sample_equal"]
+
+
+def test_backend_must_be_known():
+    prior = rn.Gaussian([0.0, 0.0], [1.0, 1.0])
+    target = rn.Gaussian([0.3, -0.2], [0.5, 0.5])
+    with pytest.raises(ValueError, match="backend must be"):
+        rn.encode(target, prior, 1, backend="gpu")
+    with pytest.raises(ValueError, match="backend must be"):
+        rn.decode(0, prior, 1, backend="GPU")
+
+
+def test_cuda_backend_without_gpu_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(api, "_cuda_state", {"module": None, "reason": "no CUDA driver or GPU was found"})
+    prior = rn.Gaussian([0.0, 0.0], [1.0, 1.0])
+    target = rn.Gaussian([0.3, -0.2], [0.5, 0.5])
+    with pytest.raises(rn.BackendUnavailable, match='backend="cpu"'):
+        rn.encode(target, prior, 1, backend="cuda")
+    with pytest.raises(rn.BackendUnavailable, match="numba-cuda"):
+        rn.decode(3, prior, 1, backend="cuda")
+    # "auto" quietly uses the CPU, with the CPU's answer.
+    auto = rn.encode(target, prior, 1, backend="auto")
+    cpu = rn.encode(target, prior, 1)
+    assert auto.index == cpu.index and np.array_equal(auto.sample, cpu.sample)
+
+
+def test_real_availability_probe_does_not_crash():
+    # On CI there is no GPU: the probe must say so (False) rather than raise.
+    api._cuda_state.clear()
+    kernels = api._cuda_kernels()
+    assert kernels is None or kernels.is_available()
+    api._cuda_state.clear()
+
+
+def _compile_ptx_or_skip(kernel, signature):
+    from numba import cuda
+    import numba.cuda.dispatcher as dispatcher
+
+    # compile_ptx needs no GPU, but device functions ask the current device for its compute
+    # capability; pretend to be an H100 (sm_90) for this compile.
+    original = dispatcher.get_current_device
+    dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=(9, 0))
+    try:
+        ptx, _ = cuda.compile_ptx(kernel.py_func, signature, cc=(9, 0))
+    except Exception as error:  # no NVVM (CUDA toolkit) here: nothing to inspect
+        if "NVVM" in str(error) or "libnvvm" in str(error) or "CUDA" in str(error):
+            pytest.skip(f"no CUDA compiler available: {error}")
+        raise
+    finally:
+        dispatcher.get_current_device = original
+    return ptx
+
+
+def test_decode_kernel_ptx_has_no_fused_multiply_add():
+    pytest.importorskip("numba.cuda")
+    from numba import float64, int64
+
+    from recnumba.kernels import cuda_kernels
+
+    if cuda_kernels.SIMULATOR:
+        pytest.skip("simulator: no PTX")
+    a1i, a2f = int64[::1], float64[:, ::1]
+    ptx = _compile_ptx_or_skip(
+        cuda_kernels._decode_kernel, (a1i, a2f, a2f, a1i, a1i, int64, int64, a1i, a2f)
+    )
+    assert len(re.findall(r"\bmul\.rn\.f64", ptx)) > 100  # the coordinate maths is there ...
+    assert not re.findall(r"\bfma\.[a-z]+\.f64", ptx)  # ... and never fused
+    assert not re.findall(r"\bmul\.f64", ptx)  # (an unrounded mul could be fused by ptxas)
+    assert not re.findall(r"\b(div|sqrt)\.(approx|full)", ptx)  # correctly rounded only
