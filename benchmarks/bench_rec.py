@@ -187,6 +187,50 @@ class OrcRates:
 
 
 
+class CudaOrcRates:
+    """Candidate-dims/s of ORC on the CUDA backend vs the CPU backend, same inputs (GPU machines only).
+
+    1,024 16-D blocks x 2^14 candidates with an unbounded ratio (every candidate scored). Skipped
+    (NotImplementedError) where there is no GPU; ``benchmarks/gpu/check.py`` is the fuller check.
+    """
+
+    params = (["cpu", "cuda"], ["plain", "partitioned"])
+    param_names = ["backend", "partition"]
+    timeout = 600
+    blocks = 1024
+
+    def setup_cache(self):
+        from recnumba.api import _cuda_kernels
+
+        if _cuda_kernels() is None:
+            return None
+        rates = {}
+        rng = np.random.default_rng(SEED)
+        target = rn.Gaussian(rng.normal(0.0, 0.3, (self.blocks, ORC_DIM)), np.full((self.blocks, ORC_DIM), 1.5))
+        for partition in ("plain", "partitioned"):
+            part = None if partition == "plain" else rn.Partition.uniform(ORC_DIM, ORC_PARTITION_BITS)
+            results = {}
+            for backend in ("cpu", "cuda"):
+                def run():
+                    return rn.encode(target, _prior(ORC_DIM), seed=SEED, partition=part, method="orc",
+                                     weights="target", num_samples=ORC_SAMPLES, backend=backend)
+                results[backend] = run()  # compiles
+                seconds = _best_seconds(run, repeats=2)
+                rates[backend, partition] = self.blocks * ORC_DIM * ORC_SAMPLES / seconds
+            if not np.array_equal(results["cpu"].index, results["cuda"].index):
+                raise RuntimeError(f"CPU and CUDA ORC selected different indices ({partition})")
+        return rates
+
+    def setup(self, rates, backend, partition):
+        if rates is None:
+            raise NotImplementedError("no CUDA GPU here")
+
+    def track_candidate_dims_per_s(self, rates, backend, partition):
+        return rates[backend, partition]
+
+    track_candidate_dims_per_s.unit = "candidate-dims/s"
+
+
 class Decode:
     """Decoding 100,000 16-D blocks on a 2^32-bin partition (independent of the encoder's method)."""
 

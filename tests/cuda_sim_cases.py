@@ -60,6 +60,15 @@ def main():
     cpu = rn.decode(indices, prior, 17, partition=rn.Partition.uniform(dim, 24), backend="cpu")
     gpu = rn.decode(indices, prior, 17, partition=rn.Partition.uniform(dim, 24), backend="cuda")
     results["decode-random-indices"] = {"sample_equal": bits_equal(cpu, gpu)}
+    # The per-block bitonic sort behind local indices, across the shared-memory/global boundary
+    # (the simulator's chunk is 64 keys).
+    sorted_ok = []
+    for length in (2, 64, 256):
+        keys = rng.integers(0, 50, (3, length)).astype(np.int64)  # many equal keys
+        device_keys = cuda_kernels.cuda.to_device(keys)
+        cuda_kernels._sort_rows(device_keys, 3, length)
+        sorted_ok.append(bool(np.array_equal(device_keys.copy_to_host(), np.sort(keys, axis=1))))
+    results["sort"] = {"rows_sorted": sorted_ok}
     json.dump(results, sys.stdout)
 
 

@@ -53,6 +53,10 @@ def test_simulated_cases_are_not_trivial(simulated):
     assert set(simulated["auto"]["cpu_exact"]) == {True, False}  # both branches of "auto"
 
 
+def test_simulated_bitonic_sort_sorts_rows(simulated):
+    assert simulated["sort"]["rows_sorted"] == [True, True, True]
+
+
 def test_simulated_gpu_decode_of_arbitrary_indices_is_bit_identical(simulated):
     assert simulated["decode-random-indices"]["sample_equal"]
 
@@ -107,19 +111,46 @@ def _compile_ptx_or_skip(kernel, signature):
     return ptx
 
 
-def test_decode_kernel_ptx_has_no_fused_multiply_add():
-    pytest.importorskip("numba.cuda")
-    from numba import float64, int64
+def _kernel_signatures():
+    from numba import boolean, float64, int64
 
+    a1i, a1f, a1b = int64[::1], float64[::1], boolean[::1]
+    a2i, a2f = int64[:, ::1], float64[:, ::1]
+    return {
+        "_draw_kernel": (int64, a1i, int64, int64, a1i, a1i, a1i, a2f, a2f, a2f, a2i, a2f),
+        "_arrival_kernel": (a2f, int64),
+        "_key_kernel": (a2i, int64, int64, a2i),
+        "_bitonic_kernel": (a2i, int64, int64, int64),
+        "_bitonic_local_kernel": (a2i, int64, int64, int64, int64),
+        "_rank_kernel": (a2i, int64, int64, a2i),
+        "_score_kernel": (int64, a1i, int64, int64, a1i, a1i, a2f, a2f, a2f, a2i, a2f, a2i, a2f, a2i),
+        "_finish_kernel": (int64, int64, a1f, a2f, a2i, a2i, a2f, a2i, a1i, a1i, a1b),
+        "_decode_kernel": (a1i, a2f, a2f, a1i, a1i, int64, int64, a1i, a2f),
+    }
+
+
+@pytest.fixture(scope="module")
+def ptx():
+    """PTX of every kernel for sm_90, compiled without a GPU (needs numba-cuda and NVVM)."""
+    pytest.importorskip("numba_cuda", reason="PTX checks use numba-cuda, the CUDA target recnumba supports")
     from recnumba.kernels import cuda_kernels
 
     if cuda_kernels.SIMULATOR:
         pytest.skip("simulator: no PTX")
-    a1i, a2f = int64[::1], float64[:, ::1]
-    ptx = _compile_ptx_or_skip(
-        cuda_kernels._decode_kernel, (a1i, a2f, a2f, a1i, a1i, int64, int64, a1i, a2f)
-    )
-    assert len(re.findall(r"\bmul\.rn\.f64", ptx)) > 100  # the coordinate maths is there ...
-    assert not re.findall(r"\bfma\.[a-z]+\.f64", ptx)  # ... and never fused
-    assert not re.findall(r"\bmul\.f64", ptx)  # (an unrounded mul could be fused by ptxas)
-    assert not re.findall(r"\b(div|sqrt)\.(approx|full)", ptx)  # correctly rounded only
+    return {name: _compile_ptx_or_skip(getattr(cuda_kernels, name), signature)
+            for name, signature in _kernel_signatures().items()}
+
+
+def test_every_kernel_compiles_for_a_real_gpu(ptx):
+    # The simulator runs kernels as Python and cannot catch typing errors of the CUDA target.
+    assert all(".entry" in text for text in ptx.values())
+
+
+def test_decode_kernel_ptx_has_no_fused_multiply_add(ptx):
+    decode = ptx["_decode_kernel"]
+    assert len(re.findall(r"\bmul\.rn\.f64", decode)) > 100  # the coordinate maths is there ...
+    assert not re.findall(r"\bfma\.[a-z]+\.f64", decode)  # ... and never fused
+    assert not re.findall(r"\bmul\.f64", decode)  # (an unrounded mul could be fused by ptxas)
+    assert not re.findall(r"\b(div|sqrt)\.(approx|full)", decode)  # correctly rounded only
+    # The search's scores may use FMAs (a few-ulp change can only flip an exact tie).
+    assert re.findall(r"\bfma\.rn\.f64", ptx["_score_kernel"])

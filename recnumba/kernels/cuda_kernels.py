@@ -32,6 +32,7 @@ as Python, slowly: keep launches small there.
 """
 
 import math
+import time
 
 import numpy as np
 
@@ -61,6 +62,8 @@ SIMULATOR = bool(config.ENABLE_CUDASIM)
 
 #: Threads per block of the tiled kernels (the simulator runs each thread in Python: keep it small).
 THREADS = 32 if SIMULATOR else 256
+#: Keys sorted in shared memory by one thread block (two per thread); longer distances go global.
+SORT_CHUNK = 64 if SIMULATOR else 2048
 #: Candidates per (block, tile) of the scoring kernel.
 TILE = 64 if SIMULATOR else 4096
 #: Largest PFR round (steps per block) run on the GPU; unfinished blocks go to the CPU.
@@ -91,6 +94,35 @@ else:
     @cuda.jit(device=True, inline=True)
     def _native(array):
         return array
+
+
+def device_name():
+    """Name of the current CUDA device (e.g. "NVIDIA H100 80GB HBM3")."""
+    if SIMULATOR:
+        return "CUDA simulator"
+    name = cuda.get_current_device().name
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
+class _PhaseTimer:
+    """Wall time per pipeline phase, synchronising the device at each mark (only when profiling)."""
+
+    def __init__(self, totals):
+        self.totals = totals
+        self.last = None
+
+    def mark(self, phase):
+        if self.totals is None:
+            return
+        cuda.synchronize()
+        now = time.perf_counter()
+        if phase is not None and self.last is not None:
+            self.totals[phase] = self.totals.get(phase, 0.0) + now - self.last
+        self.last = now
+
+
+#: Set to a dict to accumulate seconds per phase of ``_search_on_device`` (benchmarks/gpu/check.py).
+PHASE_SECONDS = None
 
 
 def is_available():
@@ -183,6 +215,41 @@ def _bitonic_kernel(keys, padded_steps, stage, distance):
                 keys[b, i] = second
                 keys[b, partner] = first
         position += stride
+
+
+@cuda.jit
+def _bitonic_local_kernel(keys, padded_steps, chunk, first_stage, last_stage):
+    """All bitonic passes of stages ``first_stage..last_stage`` whose distance is below ``chunk``.
+
+    Thread block (chunk c, block b) holds keys[b, c*chunk : (c+1)*chunk] in shared memory: one
+    launch replaces log2(chunk) global passes per stage.
+    """
+    local = cuda.shared.array(SORT_CHUNK, np.int64)
+    b = cuda.blockIdx.y
+    base = np.int64(cuda.blockIdx.x) * chunk
+    thread = cuda.threadIdx.x
+    half = chunk // 2
+    for q in range(thread, chunk, cuda.blockDim.x):
+        local[q] = keys[b, base + q]
+    cuda.syncthreads()
+    stage = first_stage
+    while stage <= last_stage:
+        distance = min(stage // 2, half)
+        while distance > 0:
+            for q in range(thread, half, cuda.blockDim.x):
+                i = 2 * distance * (q // distance) + q % distance
+                partner = i + distance
+                ascending = ((base + i) & stage) == 0
+                first = local[i]
+                second = local[partner]
+                if (first > second) == ascending:
+                    local[i] = second
+                    local[partner] = first
+            cuda.syncthreads()
+            distance //= 2
+        stage *= 2
+    for q in range(thread, chunk, cuda.blockDim.x):
+        keys[b, base + q] = local[q]
 
 
 @cuda.jit
@@ -350,7 +417,9 @@ def _search_on_device(
     d_intervals = cuda.to_device(intervals)
     d_offsets = cuda.to_device(offsets)
     d_strides = cuda.to_device(strides)
+    timer = _PhaseTimer(PHASE_SECONDS)
     for start in range(0, num_blocks, group):
+        timer.mark(None)
         rows = slice(start, min(start + group, num_blocks))
         count = rows.stop - rows.start
         d_ids = cuda.to_device(np.ascontiguousarray(block_ids[rows]))
@@ -364,29 +433,25 @@ def _search_on_device(
         log_weights = cuda.device_array((count, num_steps), dtype=np.float64)
         local_index = cuda.device_array((count, num_steps), dtype=np.int64)
         total = count * num_steps
+        timer.mark("upload")
         _draw_kernel[_grid(total), THREADS](
             np.int64(seed), d_ids, np.int64(num_samples), np.int64(num_steps), d_intervals,
             d_offsets, d_strides, d_log_pi, d_cdf, arrivals, bins, log_weights,
         )
+        timer.mark("draw")
         _arrival_kernel[_grid(count), THREADS](arrivals, np.int64(num_steps))
+        timer.mark("arrivals")
         if num_bins > 1:
             keys = cuda.device_array((count, padded_steps), dtype=np.int64)
             padded_total = count * padded_steps
             _key_kernel[_grid(padded_total), THREADS](
                 bins, np.int64(num_steps), np.int64(padded_steps), keys
             )
-            stage = 2
-            while stage <= padded_steps:
-                distance = stage // 2
-                while distance > 0:
-                    _bitonic_kernel[_grid(padded_total), THREADS](
-                        keys, np.int64(padded_steps), np.int64(stage), np.int64(distance)
-                    )
-                    distance //= 2
-                stage *= 2
+            _sort_rows(keys, count, padded_steps)
             _rank_kernel[_grid(padded_total), THREADS](
                 keys, np.int64(num_steps), np.int64(padded_steps), local_index
             )
+            timer.mark("local index (sort)")
         num_tiles = (num_steps + TILE - 1) // TILE
         tile_score = cuda.device_array((count, num_tiles), dtype=np.float64)
         tile_step = cuda.device_array((count, num_tiles), dtype=np.int64)
@@ -395,6 +460,7 @@ def _search_on_device(
             d_strides, d_t_loc, d_t_scale, arrivals, bins, log_weights, local_index, tile_score,
             tile_step,
         )
+        timer.mark("score")
         d_index = cuda.device_array(count, dtype=np.int64)
         d_steps = cuda.device_array(count, dtype=np.int64)
         d_done = cuda.device_array(count, dtype=np.bool_)
@@ -405,7 +471,32 @@ def _search_on_device(
         index[rows] = d_index.copy_to_host()
         steps[rows] = d_steps.copy_to_host()
         done[rows] = d_done.copy_to_host()
+        timer.mark("finish")
     return index, steps, done
+
+
+def _sort_rows(keys, count, padded_steps):
+    """Bitonic sort of each row of ``keys`` (row length a power of two), ascending."""
+    chunk = min(SORT_CHUNK, padded_steps)
+    local_grid = (padded_steps // chunk, count)
+    local_threads = max(1, min(chunk // 2, 1024))
+    # Stages up to the chunk length never leave shared memory.
+    _bitonic_local_kernel[local_grid, local_threads](
+        keys, np.int64(padded_steps), np.int64(chunk), np.int64(2), np.int64(chunk)
+    )
+    stage = 2 * chunk
+    total = count * padded_steps
+    while stage <= padded_steps:
+        distance = stage // 2
+        while distance >= chunk:  # long distances: one global pass each
+            _bitonic_kernel[_grid(total), THREADS](
+                keys, np.int64(padded_steps), np.int64(stage), np.int64(distance)
+            )
+            distance //= 2
+        _bitonic_local_kernel[local_grid, local_threads](
+            keys, np.int64(padded_steps), np.int64(chunk), np.int64(stage), np.int64(stage)
+        )
+        stage *= 2
 
 
 def _tables(t_loc, t_scale, intervals, offsets, weights_kind):
