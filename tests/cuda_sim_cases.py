@@ -60,6 +60,17 @@ def main():
     cpu = rn.decode(indices, prior, 17, partition=rn.Partition.uniform(dim, 24), backend="cpu")
     gpu = rn.decode(indices, prior, 17, partition=rn.Partition.uniform(dim, 24), backend="cuda")
     results["decode-random-indices"] = {"sample_equal": bits_equal(cpu, gpu)}
+    # More blocks than threads in the grid: the grid-stride loops must cover them all.
+    cuda_kernels.MAX_GRID = 1
+    many = 3 * cuda_kernels.THREADS + 5
+    many_prior = rn.Gaussian(rng.normal(0, 1, (many, 2)), rng.uniform(0.5, 2.0, (many, 2)))
+    many_indices = rng.integers(0, 1 << 20, many, dtype=np.int64)
+    cpu = rn.decode(many_indices, many_prior, 19, partition=rn.Partition.uniform(2, 8), backend="cpu")
+    gpu = rn.decode(many_indices, many_prior, 19, partition=rn.Partition.uniform(2, 8), backend="cuda")
+    many_target = rn.Gaussian(many_prior.loc, many_prior.scale * 0.7)
+    orc = compare(many_target, many_prior, 20, dict(method="orc", num_samples=4, partition=rn.Partition.uniform(2, 2)))
+    cuda_kernels.MAX_GRID = 1 << 16
+    results["grid-stride"] = {"decode_equal": bits_equal(cpu, gpu), "orc": orc}
     # The per-block bitonic sort behind local indices, across the shared-memory/global boundary
     # (the simulator's chunk is 64 keys).
     sorted_ok = []

@@ -53,6 +53,14 @@ def test_simulated_cases_are_not_trivial(simulated):
     assert set(simulated["auto"]["cpu_exact"]) == {True, False}  # both branches of "auto"
 
 
+def test_simulated_grid_stride_loops_cover_every_block(simulated):
+    row = simulated["grid-stride"]
+    assert row["decode_equal"]
+    orc = row["orc"]
+    assert orc["gpu_index"] == orc["cpu_index"] and orc["gpu_steps"] == orc["cpu_steps"]
+    assert orc["sample_equal"] and orc["gpu_decode_equal"]
+
+
 def test_simulated_bitonic_sort_sorts_rows(simulated):
     assert simulated["sort"]["rows_sorted"] == [True, True, True]
 

@@ -173,12 +173,13 @@ def _draw_kernel(
 @cuda.jit
 def _arrival_kernel(increments, num_steps):
     """In-place running sum per block, in step order (the CPU's order of additions)."""
-    b = cuda.grid(1)
-    if b < increments.shape[0]:
+    b = np.int64(cuda.grid(1))
+    while b < increments.shape[0]:
         arrival = 0.0
         for t in range(num_steps):
             arrival += increments[b, t]
             increments[b, t] = arrival
+        b += np.int64(cuda.gridsize(1))
 
 
 @cuda.jit
@@ -341,9 +342,20 @@ def _finish_kernel(
     out_index, out_steps, out_done,
 ):
     """Per block: best over tiles, then the CPU's stopping step by binary search on arrivals."""
-    b = cuda.grid(1)
-    if b >= arrivals.shape[0]:
-        return
+    b = np.int64(cuda.grid(1))
+    while b < arrivals.shape[0]:
+        _finish_block(
+            b, num_steps, num_bins, log_bound, arrivals, bins, local_index, tile_score, tile_step,
+            out_index, out_steps, out_done,
+        )
+        b += np.int64(cuda.gridsize(1))
+
+
+@cuda.jit(device=True)
+def _finish_block(
+    b, num_steps, num_bins, log_bound, arrivals, bins, local_index, tile_score, tile_step,
+    out_index, out_steps, out_done,
+):
     best = math.inf
     best_step = np.int64(-1)
     for tile in range(tile_score.shape[1]):
@@ -381,12 +393,13 @@ def _decode_kernel(indices, p_loc, p_scale, intervals, strides, num_bins, seed, 
     p_loc = _native(p_loc)
     p_scale = _native(p_scale)
     out = _native(out)
-    b = cuda.grid(1)
-    if b < indices.shape[0]:
+    b = np.int64(cuda.grid(1))
+    while b < indices.shape[0]:  # grid-stride: any number of blocks
         decode_block(
             indices[b], p_loc[b], p_scale[b], intervals, strides, num_bins, seed, block_ids[b],
             out[b],
         )
+        b += np.int64(cuda.gridsize(1))
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,8 +407,12 @@ def _decode_kernel(indices, p_loc, p_scale, intervals, strides, num_bins, seed, 
 # --------------------------------------------------------------------------------------------
 
 
+#: Most thread blocks per 1-D launch; kernels loop (grid-stride) over anything larger.
+MAX_GRID = 1 << 16
+
+
 def _grid(total, threads=THREADS):
-    return max(1, min((int(total) + threads - 1) // threads, 1 << 16))
+    return max(1, min((int(total) + threads - 1) // threads, MAX_GRID))
 
 
 def _next_power_of_two(value):
