@@ -80,6 +80,16 @@ def main():
         cuda_kernels._sort_rows(device_keys, 3, length)
         sorted_ok.append(bool(np.array_equal(device_keys.copy_to_host(), np.sort(keys, axis=1))))
     results["sort"] = {"rows_sorted": sorted_ok}
+    # Arrival times: running sums that never decrease, including across chunk seams.
+    increments = rng.exponential(1.0, (2, 3 * cuda_kernels.THREADS + 7))
+    increments[:, ::5] = 1e-300  # steps far below an ulp of the running sum
+    device = cuda_kernels.cuda.to_device(increments)
+    cuda_kernels._arrival_kernel[1, cuda_kernels.THREADS](device, np.int64(increments.shape[1]))
+    arrivals = device.copy_to_host()
+    results["arrivals"] = {
+        "non_decreasing": bool(np.all(np.diff(arrivals, axis=1) >= 0)),
+        "max_relative_error": float(np.max(np.abs(arrivals / np.cumsum(increments, axis=1) - 1))),
+    }
     json.dump(results, sys.stdout)
 
 

@@ -61,6 +61,11 @@ def test_simulated_grid_stride_loops_cover_every_block(simulated):
     assert orc["sample_equal"] and orc["gpu_decode_equal"]
 
 
+def test_simulated_arrival_times_are_running_sums_that_never_decrease(simulated):
+    assert simulated["arrivals"]["non_decreasing"]
+    assert simulated["arrivals"]["max_relative_error"] < 1e-14
+
+
 def test_simulated_bitonic_sort_sorts_rows(simulated):
     assert simulated["sort"]["rows_sorted"] == [True, True, True]
 

@@ -9,8 +9,8 @@ Pipeline for B blocks and S search steps per block (S = N for ORC; rounds of dou
 
 1. ``_draw_kernel``: per (block, step), the private arrival-time increment (ORC: scaled by
    N / (N - t), the order statistics of N exponentials) and the bin draw j_t ~ pi with ln pi_j.
-2. ``_arrival_kernel``: one thread per block adds the increments in step order, exactly as the CPU
-   search does, so the arrival times are summed in the same order.
+2. ``_arrival_kernel``: one thread block per block turns the increments into arrival times (running
+   sums, chunked over threads).
 3. Partitioned only: the local index k_t of step t in its bin (the number of earlier steps that drew
    the same bin) by a bitonic sort of ``j_t * S2 + t`` keys per block (``_bitonic_kernel``) and a
    lower-bound search for each key's run start (``_rank_kernel``). Plain REC has k_t = t.
@@ -172,14 +172,41 @@ def _draw_kernel(
 
 @cuda.jit
 def _arrival_kernel(increments, num_steps):
-    """In-place running sum per block, in step order (the CPU's order of additions)."""
-    b = np.int64(cuda.grid(1))
+    """In-place running sums per block: thread block b turns row b's increments into arrival times.
+
+    Each thread sums a contiguous chunk in order, thread 0 turns the chunk sums into offsets, and
+    each thread writes offset + (running chunk sum). Within a chunk that is non-decreasing, and the
+    last value of a chunk equals the next chunk's offset exactly, so arrival times never decrease
+    (the finish kernel's binary search relies on it). The grouping differs from the CPU's single
+    running sum, which may move an arrival time by an ulp.
+    """
+    offsets = cuda.shared.array(THREADS, np.float64)
+    thread = cuda.threadIdx.x
+    chunk = (num_steps + THREADS - 1) // THREADS
+    first = np.int64(thread) * chunk
+    last = min(first + chunk, np.int64(num_steps))
+    b = np.int64(cuda.blockIdx.x)
     while b < increments.shape[0]:
-        arrival = 0.0
-        for t in range(num_steps):
-            arrival += increments[b, t]
-            increments[b, t] = arrival
-        b += np.int64(cuda.gridsize(1))
+        running = 0.0
+        for t in range(first, last):
+            running += increments[b, t]
+        offsets[thread] = running
+        cuda.syncthreads()
+        if thread == 0:
+            total = 0.0
+            for i in range(THREADS):
+                chunk_sum = offsets[i]
+                offsets[i] = total
+                total += chunk_sum
+        cuda.syncthreads()
+        offset = offsets[thread]
+        running = 0.0
+        for t in range(first, last):
+            running += increments[b, t]
+            # offset + (chunk sum) is exactly the next chunk's offset: no step back at the seam
+            increments[b, t] = offset + running
+        cuda.syncthreads()  # offsets is reused by the next row
+        b += np.int64(cuda.gridDim.x)
 
 
 @cuda.jit
@@ -456,7 +483,7 @@ def _search_on_device(
             d_offsets, d_strides, d_log_pi, d_cdf, arrivals, bins, log_weights,
         )
         timer.mark("draw")
-        _arrival_kernel[_grid(count), THREADS](arrivals, np.int64(num_steps))
+        _arrival_kernel[min(count, MAX_GRID), THREADS](arrivals, np.int64(num_steps))
         timer.mark("arrivals")
         if num_bins > 1:
             keys = cuda.device_array((count, padded_steps), dtype=np.int64)
