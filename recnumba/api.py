@@ -66,16 +66,14 @@ def _select_backend(backend, num_blocks):
     """Resolve ``backend`` to the CUDA kernel module or None (CPU)."""
     if backend not in BACKENDS:
         raise ValueError(f'backend must be "cpu", "cuda" or "auto"; got {backend!r}')
-    if backend == "cpu":
-        return None
+    if backend == "cpu" or (backend == "auto" and num_blocks < CUDA_AUTO_MIN_BLOCKS):
+        return None  # (small "auto" batches never start the CUDA driver)
     kernels = _cuda_kernels()
     if backend == "cuda" and kernels is None:
         raise BackendUnavailable(
             f'backend="cuda" needs numba-cuda (pip install "recnumba[cuda]") and a CUDA GPU, but '
             f'{_cuda_state["reason"]}; use backend="cpu" or "auto"'
         )
-    if backend == "auto" and num_blocks < CUDA_AUTO_MIN_BLOCKS:
-        return None
     return kernels
 
 
@@ -376,7 +374,11 @@ def _check_indices(index, num_blocks):
     if values.dtype == object or values.dtype == bool or not np.issubdtype(values.dtype, np.integer):
         if not (values.dtype == object and all(isinstance(v, (int, np.integer)) for v in values.ravel())):
             raise ValueError(f"index must be an integer >= 0 (or an array of them); got {index!r}")
-    if any(int(v) < 0 or int(v) >= (1 << 63) for v in values.ravel()):
+    if values.dtype == object:
+        out_of_range = any(int(v) < 0 or int(v) >= (1 << 63) for v in values.ravel())
+    else:  # integer arrays: vectorised (uint64 may exceed int64)
+        out_of_range = bool(np.any(values < 0)) or (values.dtype == np.uint64 and bool(np.any(values >= 1 << 63)))
+    if out_of_range:
         raise ValueError("index must be in [0, 2^63): no encode produces a negative or larger index")
     values = values.astype(np.int64)
     if values.ndim > 1 or (num_blocks is not None and values.ndim == 1 and values.shape[0] != num_blocks):

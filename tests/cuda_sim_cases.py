@@ -35,8 +35,28 @@ def compare(target, prior, seed, options):
     }
 
 
+def record_launches():
+    """Check every launch configuration: numba-cuda's real launcher accepts only Python ints
+    (np.int64 grid sizes crash on a GPU), while the simulator accepts anything."""
+    kernel_class = type(cuda_kernels._draw_kernel)
+    original = kernel_class.__getitem__
+    log = {"launches": 0, "not_int": []}
+
+    def checked(self, configuration):
+        log["launches"] += 1
+        for part in configuration[:2]:
+            for value in part if isinstance(part, tuple) else (part,):
+                if type(value) is not int:
+                    log["not_int"].append(repr(value))
+        return original(self, configuration)
+
+    kernel_class.__getitem__ = checked
+    return log
+
+
 def main():
     assert cuda_kernels.SIMULATOR, "run with NUMBA_ENABLE_CUDASIM=1"
+    launches = record_launches()
     rng = np.random.default_rng(7)
     blocks, dim = 4, 4
     prior = rn.Gaussian(rng.normal(0, 1, (blocks, dim)), rng.uniform(0.5, 2.0, (blocks, dim)))
@@ -53,6 +73,9 @@ def main():
         "pfr-partitioned": compare(wide, prior, 15, dict(method="pfr", partition=partition)),
         # Longer than the simulator's largest GPU round (2^8 steps): those blocks finish on the CPU.
         "pfr-beyond-gpu-rounds": compare(wide, prior, 18, dict(method="pfr")),
+        # A huge ORC budget with a bounded ratio: the CPU stops after a few steps, and so must the
+        # GPU's rounds (no N-sized device arrays).
+        "orc-huge-budget": compare(close, prior, 21, dict(method="orc", num_samples=1 << 40)),
         "auto": compare(wide, prior, 16, dict(method="auto", num_samples=32, partition=partition,
                                                exact_bound_bits=5.0)),
     }
@@ -90,6 +113,7 @@ def main():
         "non_decreasing": bool(np.all(np.diff(arrivals, axis=1) >= 0)),
         "max_relative_error": float(np.max(np.abs(arrivals / np.cumsum(increments, axis=1) - 1))),
     }
+    results["launches"] = launches
     json.dump(results, sys.stdout)
 
 

@@ -31,7 +31,7 @@ def simulated():
 
 ENCODE_CASES = [
     "orc-plain", "orc-partitioned", "orc-partitioned-ratio", "pfr-plain", "pfr-partitioned",
-    "pfr-beyond-gpu-rounds", "auto",
+    "pfr-beyond-gpu-rounds", "orc-huge-budget", "auto",
 ]
 
 
@@ -64,6 +64,11 @@ def test_simulated_grid_stride_loops_cover_every_block(simulated):
 def test_simulated_arrival_times_are_running_sums_that_never_decrease(simulated):
     assert simulated["arrivals"]["non_decreasing"]
     assert simulated["arrivals"]["max_relative_error"] < 1e-14
+
+
+def test_simulated_launch_configurations_are_python_ints(simulated):
+    assert simulated["launches"]["launches"] > 50
+    assert simulated["launches"]["not_int"] == []
 
 
 def test_simulated_bitonic_sort_sorts_rows(simulated):

@@ -11,7 +11,7 @@ digit ``i_d = (j // stride_d) % J_d`` (dimension 0 least significant). Its coord
 the prior quantile of ``(i_d + u) / J_d`` where ``u`` is the shared uniform keyed by
 (seed, block, n, d). Plain REC is the case J = 1, where n is simply the candidate number.
 
-All functions are ``@njit`` without parallelism, so a CUDA backend (not yet written) can share them.
+All functions are ``@njit`` without parallelism, so the CUDA backend (``cuda_kernels``) calls them as device functions.
 """
 
 import math

@@ -5,7 +5,8 @@ recnumba works without numba-cuda or a GPU. The kernels call the very ``@njit`` 
 kernels use (Philox streams, bin draws, candidate coordinates, scores): numba-cuda compiles them as
 device functions.
 
-Pipeline for B blocks and S search steps per block (S = N for ORC; rounds of doubling S for PFR):
+Pipeline for B blocks and the first S search steps of each (rounds of doubling S, up to N for ORC
+and ``max_steps`` for PFR, stop as soon as every block's stopping rule has fired):
 
 1. ``_draw_kernel``: per (block, step), the private arrival-time increment (ORC: scaled by
    N / (N - t), the order statistics of N exponentials) and the bin draw j_t ~ pi with ln pi_j.
@@ -22,8 +23,9 @@ Pipeline for B blocks and S search steps per block (S = N for ORC; rounds of dou
 
 Same answers as the CPU: candidates and decoded samples are bit-identical (shared device functions;
 ``mul_rn``/``portable_log`` on the decode path, see ``recnumba.distributions.portable``). Scores
-may differ by a few ulp (libdevice ``log``, fused multiply-adds), which can only flip an exact tie
-between two candidates; the selection is otherwise the CPU's. Any block the GPU cannot finish
+may differ from the CPU's in the last digits (libdevice ``log``, fused multiply-adds, arrival times
+summed in chunks: about 1e-14 relative at 2^16 steps, 1e-13 at 2^22), which can change the selection
+only if two candidates score within that of each other; otherwise it is the CPU's. Any block the GPU cannot finish
 (PFR beyond the largest round, degenerate targets, unbounded or hopeless searches, index overflow)
 is handed to the CPU kernel, which gives the reference answer.
 
@@ -38,6 +40,7 @@ import numpy as np
 
 if not hasattr(np, "row_stack"):
     # numpy 2.5 removed row_stack; numba-cuda 0.30 still references it when it compiles kernels.
+    # This restores the alias for the whole process (it is what numpy < 2.5 had anyway).
     np.row_stack = np.vstack
 
 from numba import config, cuda  # noqa: E402
@@ -49,6 +52,7 @@ from recnumba.kernels.bin_weights import WEIGHTS_RATIO  # noqa: E402
 from recnumba.kernels.selection import (  # noqa: E402
     STATUS_OK,
     _HOPELESS_FACTOR_LOG,
+    batch_bin_bounds,
     batch_bin_tables,
     candidate_log_ratio_of_bin,
     decode_block,
@@ -66,12 +70,12 @@ THREADS = 32 if SIMULATOR else 256
 SORT_CHUNK = 64 if SIMULATOR else 2048
 #: Candidates per (block, tile) of the scoring kernel.
 TILE = 64 if SIMULATOR else 4096
-#: Largest PFR round (steps per block) run on the GPU; unfinished blocks go to the CPU.
-MAX_PFR_ROUND = 1 << 8 if SIMULATOR else 1 << 22
-#: First PFR round.
-FIRST_PFR_ROUND = 1 << 6 if SIMULATOR else 1 << 12
-#: Device entries (blocks x steps) per launch group: bounds memory to about 60 bytes each.
-MAX_ENTRIES = 1 << 25
+#: Rounds of the GPU search (steps per block): the first, and the largest; blocks that need more
+#: are finished by the CPU kernel.
+FIRST_ROUND = 1 << 6 if SIMULATOR else 1 << 12
+MAX_ROUND = 1 << 8 if SIMULATOR else 1 << 22
+#: Device memory (bytes) per launch group; it sets how many blocks share a launch.
+GROUP_BYTES = 1 << 20 if SIMULATOR else 1 << 31
 _INT64_MAX = np.int64(np.iinfo(np.int64).max)
 
 
@@ -91,7 +95,7 @@ if SIMULATOR:
 
 else:
 
-    @cuda.jit(device=True, inline=True)
+    @cuda.jit(device=True, inline="always")
     def _native(array):
         return array
 
@@ -178,7 +182,7 @@ def _arrival_kernel(increments, num_steps):
     each thread writes offset + (running chunk sum). Within a chunk that is non-decreasing, and the
     last value of a chunk equals the next chunk's offset exactly, so arrival times never decrease
     (the finish kernel's binary search relies on it). The grouping differs from the CPU's single
-    running sum, which may move an arrival time by an ulp.
+    running sum: arrival times differ from the CPU's by O(sqrt(S)) ulp.
     """
     offsets = cuda.shared.array(THREADS, np.float64)
     thread = cuda.threadIdx.x
@@ -438,6 +442,12 @@ def _decode_kernel(indices, p_loc, p_scale, intervals, strides, num_bins, seed, 
 MAX_GRID = 1 << 16
 
 
+def _launch(kernel, grid, threads):
+    """``kernel[grid, threads]`` with plain Python ints: numba-cuda's launcher rejects numpy ints."""
+    grid = tuple(int(g) for g in grid) if isinstance(grid, tuple) else int(grid)
+    return kernel[grid, int(threads)]
+
+
 def _grid(total, threads=THREADS):
     return max(1, min((int(total) + threads - 1) // threads, MAX_GRID))
 
@@ -446,18 +456,37 @@ def _next_power_of_two(value):
     return 1 << max(0, int(value - 1).bit_length())
 
 
+def _group_size(num_steps, table_size, partitioned):
+    """Blocks per launch group so that the group's device arrays stay within ``GROUP_BYTES``."""
+    per_block = 24 * num_steps + 16 * table_size + 64  # arrivals, bins, ln pi_j; tables; scalars
+    if partitioned:
+        per_block += 8 * num_steps + 8 * _next_power_of_two(num_steps)  # local index, sort keys
+    return max(1, min(GROUP_BYTES // per_block, 65535))  # 65535: the grid.y limit
+
+
+def _bounds(t_loc, t_scale, intervals, offsets, weights_kind):
+    log_bound = np.empty(t_loc.shape[0], dtype=np.float64)
+    batch_bin_bounds(t_loc, t_scale, intervals, offsets, weights_kind, log_bound)
+    return log_bound
+
+
 def _search_on_device(
-    t_loc, t_scale, log_pi, cdf, log_bound, partition_arrays, seed, block_ids, num_samples,
-    num_steps,
+    t_loc, t_scale, weights_kind, partition_arrays, seed, block_ids, num_samples, num_steps,
 ):
-    """Run one search of ``num_steps`` steps per block on the GPU. Returns (index, steps, done)."""
+    """Run the first ``num_steps`` steps of every block's search. Returns (index, steps, done).
+
+    ``done`` marks blocks whose stopping rule fired within those steps; their (index, steps) are
+    the CPU's. The bin tables are built on the host one launch group at a time.
+    """
     intervals, offsets, strides, num_bins = partition_arrays
+    num_steps, num_samples, seed = int(num_steps), int(num_samples), int(seed)
     num_blocks = t_loc.shape[0]
+    partitioned = num_bins > 1
     padded_steps = _next_power_of_two(num_steps)
     index = np.empty(num_blocks, dtype=np.int64)
     steps = np.empty(num_blocks, dtype=np.int64)
     done = np.empty(num_blocks, dtype=np.bool_)
-    group = max(1, min(MAX_ENTRIES // padded_steps, 65535))  # grid.y limit
+    group = _group_size(num_steps, int(offsets[-1]), partitioned)
     d_intervals = cuda.to_device(intervals)
     d_offsets = cuda.to_device(offsets)
     d_strides = cuda.to_device(strides)
@@ -466,40 +495,48 @@ def _search_on_device(
         timer.mark(None)
         rows = slice(start, min(start + group, num_blocks))
         count = rows.stop - rows.start
+        group_loc = np.ascontiguousarray(t_loc[rows])
+        group_scale = np.ascontiguousarray(t_scale[rows])
+        table_size = int(offsets[-1])
+        log_pi = np.empty((count, table_size), dtype=np.float64)
+        cdf = np.empty((count, table_size), dtype=np.float64)
+        log_bound = np.empty(count, dtype=np.float64)
+        batch_bin_tables(group_loc, group_scale, intervals, offsets, weights_kind, log_pi, cdf, log_bound)
+        timer.mark("bin tables (host)")
         d_ids = cuda.to_device(np.ascontiguousarray(block_ids[rows]))
-        d_log_pi = cuda.to_device(np.ascontiguousarray(log_pi[rows]))
-        d_cdf = cuda.to_device(np.ascontiguousarray(cdf[rows]))
-        d_t_loc = cuda.to_device(np.ascontiguousarray(t_loc[rows]))
-        d_t_scale = cuda.to_device(np.ascontiguousarray(t_scale[rows]))
-        d_bound = cuda.to_device(np.ascontiguousarray(log_bound[rows]))
+        d_log_pi = cuda.to_device(log_pi)
+        d_cdf = cuda.to_device(cdf)
+        d_t_loc = cuda.to_device(group_loc)
+        d_t_scale = cuda.to_device(group_scale)
+        d_bound = cuda.to_device(log_bound)
         arrivals = cuda.device_array((count, num_steps), dtype=np.float64)
         bins = cuda.device_array((count, num_steps), dtype=np.int64)
         log_weights = cuda.device_array((count, num_steps), dtype=np.float64)
-        local_index = cuda.device_array((count, num_steps), dtype=np.int64)
-        total = count * num_steps
+        # Plain REC needs no local indices (k_t = t): a dummy keeps the kernels' signature.
+        local_index = cuda.device_array((count, num_steps) if partitioned else (1, 1), dtype=np.int64)
         timer.mark("upload")
-        _draw_kernel[_grid(total), THREADS](
+        _launch(_draw_kernel, _grid(count * num_steps), THREADS)(
             np.int64(seed), d_ids, np.int64(num_samples), np.int64(num_steps), d_intervals,
             d_offsets, d_strides, d_log_pi, d_cdf, arrivals, bins, log_weights,
         )
         timer.mark("draw")
-        _arrival_kernel[min(count, MAX_GRID), THREADS](arrivals, np.int64(num_steps))
+        _launch(_arrival_kernel, min(count, MAX_GRID), THREADS)(arrivals, np.int64(num_steps))
         timer.mark("arrivals")
-        if num_bins > 1:
+        if partitioned:
             keys = cuda.device_array((count, padded_steps), dtype=np.int64)
             padded_total = count * padded_steps
-            _key_kernel[_grid(padded_total), THREADS](
+            _launch(_key_kernel, _grid(padded_total), THREADS)(
                 bins, np.int64(num_steps), np.int64(padded_steps), keys
             )
             _sort_rows(keys, count, padded_steps)
-            _rank_kernel[_grid(padded_total), THREADS](
+            _launch(_rank_kernel, _grid(padded_total), THREADS)(
                 keys, np.int64(num_steps), np.int64(padded_steps), local_index
             )
             timer.mark("local index (sort)")
         num_tiles = (num_steps + TILE - 1) // TILE
         tile_score = cuda.device_array((count, num_tiles), dtype=np.float64)
         tile_step = cuda.device_array((count, num_tiles), dtype=np.int64)
-        _score_kernel[(num_tiles, count), THREADS](
+        _launch(_score_kernel, (num_tiles, count), THREADS)(
             np.int64(seed), d_ids, np.int64(num_steps), np.int64(num_bins), d_intervals,
             d_strides, d_t_loc, d_t_scale, arrivals, bins, log_weights, local_index, tile_score,
             tile_step,
@@ -508,7 +545,7 @@ def _search_on_device(
         d_index = cuda.device_array(count, dtype=np.int64)
         d_steps = cuda.device_array(count, dtype=np.int64)
         d_done = cuda.device_array(count, dtype=np.bool_)
-        _finish_kernel[_grid(count), THREADS](
+        _launch(_finish_kernel, _grid(count), THREADS)(
             np.int64(num_steps), np.int64(num_bins), d_bound, arrivals, bins, local_index,
             tile_score, tile_step, d_index, d_steps, d_done,
         )
@@ -525,7 +562,7 @@ def _sort_rows(keys, count, padded_steps):
     local_grid = (padded_steps // chunk, count)
     local_threads = max(1, min(chunk // 2, 1024))
     # Stages up to the chunk length never leave shared memory.
-    _bitonic_local_kernel[local_grid, local_threads](
+    _launch(_bitonic_local_kernel, local_grid, local_threads)(
         keys, np.int64(padded_steps), np.int64(chunk), np.int64(2), np.int64(chunk)
     )
     stage = 2 * chunk
@@ -533,24 +570,45 @@ def _sort_rows(keys, count, padded_steps):
     while stage <= padded_steps:
         distance = stage // 2
         while distance >= chunk:  # long distances: one global pass each
-            _bitonic_kernel[_grid(total), THREADS](
+            _launch(_bitonic_kernel, _grid(total), THREADS)(
                 keys, np.int64(padded_steps), np.int64(stage), np.int64(distance)
             )
             distance //= 2
-        _bitonic_local_kernel[local_grid, local_threads](
+        _launch(_bitonic_local_kernel, local_grid, local_threads)(
             keys, np.int64(padded_steps), np.int64(chunk), np.int64(stage), np.int64(stage)
         )
         stage *= 2
 
 
-def _tables(t_loc, t_scale, intervals, offsets, weights_kind):
-    num_blocks = t_loc.shape[0]
-    table_size = int(offsets[-1])
-    log_pi = np.empty((num_blocks, table_size), dtype=np.float64)
-    cdf = np.empty((num_blocks, table_size), dtype=np.float64)
-    log_bound = np.empty(num_blocks, dtype=np.float64)
-    batch_bin_tables(t_loc, t_scale, intervals, offsets, weights_kind, log_pi, cdf, log_bound)
-    return log_pi, cdf, log_bound
+def _search_in_rounds(
+    rows, first_round, limit, t_loc, t_scale, weights_kind, partition_arrays, seed, block_ids,
+    num_samples, outputs, cpu_rows,
+):
+    """Search blocks ``rows`` on the GPU in rounds of doubling length, up to ``limit`` steps.
+
+    A round redoes steps 0..R-1 (its arrival times and bins do not depend on later steps) and
+    settles every block whose stopping rule fired; ORC blocks are settled at R = N in any case.
+    Blocks still open after the largest round (or ``limit``) are marked in ``cpu_rows``.
+    """
+    out_index, out_steps, out_status, out_exact = outputs
+    pending = rows
+    round_steps = min(first_round, limit, MAX_ROUND)
+    while pending.size:
+        index, steps, done = _search_on_device(
+            t_loc[pending], t_scale[pending], weights_kind, partition_arrays, seed,
+            block_ids[pending], num_samples, round_steps,
+        )
+        settled = done | ((num_samples > 0) & (round_steps == limit) & (index >= 0))
+        finished = pending[settled]
+        out_index[finished] = index[settled]
+        out_steps[finished] = steps[settled]
+        out_status[finished] = STATUS_OK
+        out_exact[finished] = num_samples == 0
+        pending = pending[~settled]
+        if round_steps >= min(limit, MAX_ROUND):
+            cpu_rows[pending] = True
+            break
+        round_steps = min(2 * round_steps, limit, MAX_ROUND)
 
 
 def select_cuda(
@@ -559,80 +617,63 @@ def select_cuda(
     out_log_bound, out_exact,
 ):
     """``selection.select_batch`` on the GPU: same arguments, same outputs, same answers."""
+    num_samples, max_steps, num_bins = int(num_samples), int(max_steps), int(num_bins)
     num_blocks = t_loc.shape[0]
-    partition_arrays = (intervals, offsets, strides, int(num_bins))
+    partition_arrays = (intervals, offsets, strides, num_bins)
     cpu_rows = np.zeros(num_blocks, dtype=np.bool_)
     hopeless = math.log(float(max_steps)) + _HOPELESS_FACTOR_LOG
     try_exact = num_samples > 0 and exact_log_bound_limit > -math.inf
     exact_kind = WEIGHTS_RATIO if try_exact else weights_kind
     # Sort keys j * S2 + t must fit in int64; then every index k * J + j fits too.
-    widest = max(num_samples, min(max_steps, MAX_PFR_ROUND))
-    if int(num_bins) * _next_power_of_two(widest) >= 1 << 63:
-        cpu_rows[:] = True
-        rows = np.zeros(num_blocks, dtype=np.bool_)
-    else:
-        rows = np.ones(num_blocks, dtype=np.bool_)
+    widest = max(num_samples, min(max_steps, MAX_ROUND))
+    fits = num_bins * _next_power_of_two(widest) < 1 << 63
+    gpu_rows = np.full(num_blocks, fits, dtype=np.bool_)
+    cpu_rows |= ~gpu_rows
 
-    log_pi, cdf, log_bound = _tables(t_loc, t_scale, intervals, offsets, exact_kind)
+    log_bound = _bounds(t_loc, t_scale, intervals, offsets, exact_kind)
     out_log_bound[:] = log_bound
     finite = np.isfinite(log_bound) & (log_bound <= hopeless)
+    no_rows = np.zeros(num_blocks, dtype=np.bool_)
     if num_samples == 0:
-        exact_rows = rows & finite
-        cpu_rows |= rows & ~finite  # unbounded / hopeless: the CPU reports the status at once
-        orc_rows = np.zeros(num_blocks, dtype=np.bool_)
+        exact_rows = gpu_rows & finite
+        cpu_rows |= gpu_rows & ~finite  # unbounded / hopeless: the CPU reports the status at once
+        orc_rows = no_rows
     else:
-        exact_rows = rows & finite & (log_bound <= exact_log_bound_limit) if try_exact else (
-            np.zeros(num_blocks, dtype=np.bool_)
-        )
-        orc_rows = rows & ~exact_rows
+        exact_rows = gpu_rows & finite & (log_bound <= exact_log_bound_limit) if try_exact else no_rows
+        orc_rows = gpu_rows & ~exact_rows
+    outputs = (out_index, out_steps, out_status, out_exact)
+    common = (t_loc, t_scale)
 
-    # Exact PFR in rounds of doubling length; each round redoes the search from step 0.
-    pending = np.flatnonzero(exact_rows)
-    round_steps = min(FIRST_PFR_ROUND, max_steps)
-    while pending.size:
-        index, steps, done = _search_on_device(
-            t_loc[pending], t_scale[pending], log_pi[pending], cdf[pending], log_bound[pending],
-            partition_arrays, seed, block_ids[pending], 0, round_steps,
-        )
-        finished = pending[done]
-        out_index[finished] = index[done]
-        out_steps[finished] = steps[done]
-        out_status[finished] = STATUS_OK
-        out_exact[finished] = True
-        pending = pending[~done]
-        if round_steps >= min(max_steps, MAX_PFR_ROUND):
-            cpu_rows[pending] = True  # longer searches (or max_steps / ORC fallback): the CPU's
-            break
-        round_steps = min(2 * round_steps, max_steps, MAX_PFR_ROUND)
-
+    # Exact PFR (also the first attempt of "auto"); blocks it cannot settle go to the CPU, which
+    # repeats the search up to max_steps and, for "auto", falls back to ORC exactly as on the CPU.
+    _search_in_rounds(
+        np.flatnonzero(exact_rows), FIRST_ROUND, max_steps, *common, exact_kind, partition_arrays,
+        seed, block_ids, 0, outputs, cpu_rows,
+    )
     orc = np.flatnonzero(orc_rows)
     if orc.size:
         if exact_kind != weights_kind:
-            log_pi, cdf, log_bound = _tables(t_loc, t_scale, intervals, offsets, weights_kind)
-        out_log_bound[orc] = log_bound[orc]
-        index, steps, done = _search_on_device(
-            t_loc[orc], t_scale[orc], log_pi[orc], cdf[orc], log_bound[orc], partition_arrays,
-            seed, block_ids[orc], num_samples, num_samples,
-        )
-        valid = index >= 0
-        out_index[orc[valid]] = index[valid]
-        out_steps[orc[valid]] = steps[valid]
-        out_status[orc[valid]] = STATUS_OK
-        out_exact[orc[valid]] = False
-        cpu_rows[orc[~valid]] = True
+            out_log_bound[orc] = _bounds(t_loc[orc], t_scale[orc], intervals, offsets, weights_kind)
+        bounded = np.isfinite(out_log_bound[orc])
+        for rows, first_round in ((orc[bounded], FIRST_ROUND), (orc[~bounded], num_samples)):
+            # With an unbounded ratio ORC never stops early: go straight to all N steps.
+            _search_in_rounds(
+                rows, first_round, num_samples, *common, weights_kind, partition_arrays, seed,
+                block_ids, num_samples, outputs, cpu_rows,
+            )
 
     cpu = np.flatnonzero(cpu_rows)
     if cpu.size:
-        outputs = [np.empty(cpu.size, dtype=o.dtype) for o in (
+        results = [np.empty(cpu.size, dtype=o.dtype) for o in (
             out_index, out_steps, out_status, out_log_bound, out_exact)]
         select = select_batch if cpu.size > 1 else select_serial
         select(
             np.ascontiguousarray(t_loc[cpu]), np.ascontiguousarray(t_scale[cpu]), intervals,
             offsets, strides, num_bins, weights_kind, seed, np.ascontiguousarray(block_ids[cpu]),
-            num_samples, max_steps, exact_log_bound_limit, *outputs,
+            num_samples, max_steps, exact_log_bound_limit, *results,
         )
         for target, values in zip(
-            (out_index, out_steps, out_status, out_log_bound, out_exact), outputs
+            (out_index, out_steps, out_status, out_log_bound, out_exact), results
         ):
             target[cpu] = values
 
@@ -640,7 +681,7 @@ def select_cuda(
 def decode_cuda(indices, p_loc, p_scale, intervals, strides, num_bins, seed, block_ids, out):
     """``selection.decode_batch`` on the GPU: the same samples, bit for bit."""
     d_out = cuda.device_array(out.shape, dtype=np.float64)
-    _decode_kernel[_grid(indices.shape[0]), THREADS](
+    _launch(_decode_kernel, _grid(indices.shape[0]), THREADS)(
         cuda.to_device(indices), cuda.to_device(np.ascontiguousarray(p_loc)),
         cuda.to_device(np.ascontiguousarray(p_scale)), cuda.to_device(intervals),
         cuda.to_device(strides), np.int64(num_bins), np.int64(seed), cuda.to_device(block_ids),

@@ -60,6 +60,18 @@ def batch_bin_tables(t_loc, t_scale, intervals, offsets, weights_kind, log_pi, c
         )
 
 
+@njit(parallel=True)
+def batch_bin_bounds(t_loc, t_scale, intervals, offsets, weights_kind, log_bound):
+    """Only the (B,) bounds ln r'_max of ``batch_bin_tables`` (one scratch table per block)."""
+    table_size = offsets[intervals.shape[0]]
+    for b in prange(t_loc.shape[0]):
+        log_pi = np.empty(table_size, dtype=np.float64)
+        cdf = np.empty(table_size, dtype=np.float64)
+        log_bound[b] = block_bin_tables(
+            t_loc[b], t_scale[b], intervals, offsets, weights_kind, log_pi, cdf
+        )
+
+
 @njit(cache=True)
 def draw_bin(seed, block, step, intervals, offsets, strides, log_pi, cdf, digits, store_digits):
     """Draw the bin of search step ``step`` one interval per dimension; returns (j, ln pi_j).

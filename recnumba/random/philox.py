@@ -12,8 +12,8 @@ any block can be regenerated on its own (index-addressable), in any order, on an
   (seed, block, step, slot pair) under a different key domain, so an encode is reproducible while
   the receiver never needs them.
 
-All functions are ``@njit`` and use only integer and float arithmetic, so a CUDA backend (not yet
-written) can call them from device code as they are. Words are carried in ``uint64`` and masked to 32 bits: numba
+All functions are ``@njit`` and use only integer and float arithmetic, so the CUDA backend (``recnumba.kernels.cuda_kernels``)
+calls them from device code as they are. Words are carried in ``uint64`` and masked to 32 bits: numba
 has no 32x32->64 multiply, and mixing ``uint64`` with signed integers silently yields float64,
 hence the explicit ``np.uint64`` everywhere.
 """
