@@ -19,7 +19,8 @@ methods below compare:
   ``ORC_MARGIN_BITS``, or minus more where that would exceed 47 bits, so that every index fits int64;
   target bin weights), indices with the container's range-coded exponent code (one fitted model per
   block);
-* ``partitioned-pfr-<B>``: small blocks with exact partitioned PFR (ratio weights), exponent code.
+* ``partitioned-pfr-<B>``: small blocks (balanced packing, log2 J one bit below each block's
+  information) with exact partitioned PFR (ratio weights), exponent code.
   A few posteriors are far outliers (a block's search bound reached 2^100 steps on the test set, and a
   scale may exceed the prior's), so this runs ``method="auto"``: exact PFR in every block whose
   search bound is at most 2^20 steps, partitioned ORC (2^16) in the others. The decoder needs no side
@@ -78,10 +79,14 @@ EXACT_BOUND_BITS = 20.0
 #: log2 J sits this far below a partitioned ORC block's nominal information. Smaller J wastes fewer
 #: index bits on items whose KL is below log2 J (the index always spends about log2 J bits) but
 #: makes ORC's sample worse on items whose KL is far above it. Measured on the first 1,000 test
-#: images at 32-bit next-fit blocks (bits per image, ideal codelengths): margin 4: 128.4, 8: 127.9,
-#: 12: 129.6.
+#: images (bits per image, ideal codelengths): 32-bit next-fit blocks, margin 4: 128.4, 8: 127.9,
+#: 12: 129.6; balanced 26.8-bit blocks, margin 6: 127.7, 8: 128.3 (see docs/mnist_overhead.md).
 ORC_MARGIN_BITS = 6.0
 ORC_PACKING = "balanced"
+#: Balanced packing for exact PFR too: 8-bit budget -> 7 blocks of 7.6-7.9 bits instead of next fit's 8
+#: (first 1,000 test images: 141.2 instead of 143.1 bits per image). ``partitioned-pfr-12`` (5 blocks of
+#: ~10.7 bits) gives 137.2 bits per image in 33 s per 1,000 images.
+PFR_PACKING = "balanced"
 MAX_PARTITION_BITS = 63 - int(math.log2(NUM_SAMPLES))  # every index (k-1) J + j < N J fits int64
 #: ``partitioned-orc-48`` is left out: with balanced packing its plan is the same as -32's (two blocks of
 #: 26.8 bits), so it would give identical indices (run it with ``--methods`` if wanted).
@@ -109,7 +114,7 @@ def make_plan(method, info_bits):
                                       packing=ORC_PACKING)
         return plan
     if kind == "partitioned-pfr":
-        return rn.BlockPlan.build(info_bits, block_bits, seed=PLAN_SEED, margin_bits=1.0)
+        return rn.BlockPlan.build(info_bits, block_bits, seed=PLAN_SEED, margin_bits=1.0, packing=PFR_PACKING)
     raise ValueError(f"unknown method {method!r}; expected plain-orc-16, partitioned-orc-<bits> or "
                      "partitioned-pfr-<bits>")
 
