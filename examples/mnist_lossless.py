@@ -39,6 +39,11 @@ Usage::
 
     python examples/mnist_lossless.py --start 0 --count 10000 --json results.json --plot bits.png
     python examples/mnist_lossless.py --fixture --count 50      # shipped 200-image subset, no download
+    python examples/mnist_lossless.py --backend auto --chunk 10000 --json gpu.json   # REC on a GPU if any
+
+Timing on the 2-core development machine (CPU backend): about 600 s of encoding per 1,000 images for
+the five default methods (each partitioned ORC method scores 2^16 candidates in nearly every block),
+so the whole test set takes over an hour there; see ``docs/mnist_overhead.md``.
 
 The JSON holds ``count``, ``lossless`` (every image of every method round-tripped), ``neg_elbo_bits``
 and ``methods``: name -> {bits_per_image, latent_bits_per_image, encode_seconds, decode_seconds, ...}.
@@ -200,7 +205,7 @@ def assemble(active, collapsed, coded, first_item):
     return z
 
 
-def run_method(method, weights, images, mu, sigma, first_item, progress):
+def run_method(method, weights, images, mu, sigma, first_item, progress, backend="cpu", chunk=2000):
     active = np.flatnonzero(weights.info_bits >= COLLAPSED_BELOW)
     collapsed = np.flatnonzero(weights.info_bits < COLLAPSED_BELOW)
     plan = make_plan(method, weights.info_bits[active])
@@ -209,8 +214,8 @@ def run_method(method, weights, images, mu, sigma, first_item, progress):
     count = len(images)
 
     started = time.perf_counter()
-    encoding = rn.encode_dataset(posteriors, prior, plan, REC_SEED, first_item=first_item, chunk=2000,
-                                 progress=progress, **method_options(method))
+    encoding = rn.encode_dataset(posteriors, prior, plan, REC_SEED, first_item=first_item, chunk=chunk,
+                                 progress=progress, backend=backend, **method_options(method))
     latent_payload, latent_bits = write_latents(encoding.indices, plan, method)
     z_sent = assemble(active, collapsed, encoding.samples, first_item)
     image_words = encode_images(weights, z_sent, images)
@@ -219,7 +224,7 @@ def run_method(method, weights, images, mu, sigma, first_item, progress):
     started = time.perf_counter()
     indices = read_latents(latent_payload, plan, method, count)
     z = assemble(active, collapsed, rn.decode_dataset(indices, prior, plan, REC_SEED, first_item=first_item,
-                                                      chunk=2000), first_item)
+                                                      chunk=chunk, backend=backend), first_item)
     decoded = decode_images(weights, z, image_words, count)
     decode_seconds = time.perf_counter() - started
 
@@ -256,6 +261,10 @@ def parse_args(argv=None):
     parser.add_argument("--fixture", action="store_true", help="use the shipped 200-image test subset (no download)")
     parser.add_argument("--weights", type=pathlib.Path, default=None, help="VAE weights (.npz)")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--backend", choices=("cpu", "cuda", "auto"), default="cpu",
+                        help="where REC searches and decodes run (recnumba backend; same indices and samples "
+                             "on every backend; 'auto' uses a GPU for calls of >= 256 blocks when there is one)")
+    parser.add_argument("--chunk", type=int, default=2000, help="images per REC call (default 2000)")
     return parser.parse_args(argv)
 
 
@@ -307,11 +316,12 @@ def main(argv=None):
                                             rng=np.random.default_rng(0)).mean())
     # the ELBO's reconstruction term: the image bits an exact sample of q(z|x) costs on average
     kl_all = float((vae.kl_to_standard_normal(mu, sigma).sum(axis=1) / vae.LN2).mean())
-    results = {"count": int(len(images)), "start": args.start, "neg_elbo_bits": neg_elbo,
+    results = {"count": int(len(images)), "start": args.start, "backend": args.backend, "neg_elbo_bits": neg_elbo,
                "elbo_kl_bits": kl_all, "elbo_reconstruction_bits": neg_elbo - kl_all, "methods": {}}
     for method in args.methods:
         print(f"{method} ...", file=sys.stderr, flush=True)
-        m = run_method(method, weights, images, mu, sigma, args.start, progress=not args.no_progress)
+        m = run_method(method, weights, images, mu, sigma, args.start, progress=not args.no_progress,
+                       backend=args.backend, chunk=args.chunk)
         # where the bits above the negative ELBO go (per image): index code beyond sum log2(n + 1),
         # sum log2(n + 1) against the KL (partition waste, or ORC under-spending), and the image bits
         # against the ELBO's reconstruction term (ORC's inexact sample; about 0 for exact samples)

@@ -148,6 +148,7 @@ def encode_dataset(
     first_item=0,
     chunk=None,
     progress=False,
+    backend="cpu",
 ):
     """Encode N posteriors, each cut into the plan's blocks.
 
@@ -173,6 +174,9 @@ def encode_dataset(
         Encode at most this many items per call (bounds memory; default all at once).
     progress : bool
         Show a tqdm progress bar over (block, chunk) calls.
+    backend : "cpu", "cuda" or "auto"
+        As in ``recnumba.encode`` (one call per block and chunk, so "auto" uses the GPU for chunks of
+        at least ``recnumba.api.CUDA_AUTO_MIN_BLOCKS`` items). Same indices and samples on every backend.
 
     Returns
     -------
@@ -210,7 +214,7 @@ def encode_dataset(
                         Gaussian(loc[part], scale[part]), _take(block_prior, part), seed, partition=blk.partition,
                         method=method, weights=kind, num_samples=num_samples, max_steps=max_steps,
                         exact_bound_bits=exact_bound_bits,
-                        block_ids=items[rows][part] * num_blocks + blk.block_id,
+                        block_ids=items[rows][part] * num_blocks + blk.block_id, backend=backend,
                     )
                     at = np.arange(rows.start, rows.stop)[part]
                     indices[at, blk.block_id] = res.index
@@ -229,11 +233,13 @@ def encode_dataset(
     )
 
 
-def decode_dataset(indices, prior, plan, seed, *, first_item=0, num_samples=None, chunk=None, progress=False):
+def decode_dataset(indices, prior, plan, seed, *, first_item=0, num_samples=None, chunk=None, progress=False,
+                   backend="cpu"):
     """Rebuild the samples of :func:`encode_dataset` from its indices; float64 (N, D), bit-identical.
 
     ``indices`` is (N, B) (a (B,) array is one item); ``prior``, ``plan``, ``seed`` and ``first_item``
     as given to the encoder. ``num_samples`` (ORC) rejects indices the budget cannot produce.
+    ``backend`` as in ``recnumba.decode`` (bit-identical samples on every backend).
     """
     plan = _check_plan(plan)
     values = np.asarray(indices)
@@ -253,6 +259,7 @@ def decode_dataset(indices, prior, plan, seed, *, first_item=0, num_samples=None
                 samples[rows.start:rows.stop, blk.dims] = decode(
                     values[rows, blk.block_id], _prior_part(prior, rows, blk.dims), seed, partition=blk.partition,
                     block_ids=items[rows] * plan.num_blocks + blk.block_id, num_samples=num_samples,
+                    backend=backend,
                 )
                 bar.update()
     return samples
@@ -274,10 +281,11 @@ def encode_dataset_to_streams(targets, prior, plan, seed, *, code="delta", expon
     return streams, encoding
 
 
-def decode_streams(streams, prior, plan, *, progress=False):
+def decode_streams(streams, prior, plan, *, progress=False, backend="cpu"):
     """Samples (N, D) from container streams (each one item or a batch of items), in stream order.
 
     ``prior`` is (D,) or one row per decoded item, in stream order. Streams may use different seeds.
+    ``backend`` as in ``recnumba.decode``.
     Raises ``recnumba.container.StreamError`` for a corrupted, truncated or foreign stream.
     """
     plan = _check_plan(plan)
@@ -304,6 +312,7 @@ def decode_streams(streams, prior, plan, *, progress=False):
                 values = decode(
                     indices[group, blk.block_id], _prior_part(prior, group, blk.dims), seed,
                     partition=blk.partition, block_ids=items[group] * plan.num_blocks + blk.block_id,
+                    backend=backend,
                 )
                 samples[group[:, None], blk.dims[None, :]] = values
                 bar.update()

@@ -135,3 +135,20 @@ def test_auto_weights_pick_ratio_where_bounded_and_target_elsewhere():
     assert decode_dataset(enc.indices, prior, plan, SEED).tobytes() == enc.samples.tobytes()
     with pytest.raises(ValueError, match='"ratio", "target" or "auto"'):
         encode_dataset(targets, prior, plan, SEED, weights="prior")
+
+
+def test_backend_is_passed_through(orc_case):
+    plan, targets, prior, enc = orc_case
+    # 50 items per call stay below the "auto" GPU threshold, so every backend here is the CPU one
+    again = encode_dataset(targets, prior, plan, SEED, method="orc", num_samples=1 << 10, first_item=5,
+                           backend="auto")
+    assert np.array_equal(again.indices, enc.indices) and again.samples.tobytes() == enc.samples.tobytes()
+    z = decode_dataset(enc.indices, prior, plan, SEED, first_item=5, backend="auto")
+    assert z.tobytes() == enc.samples.tobytes()
+    streams, _ = encode_dataset_to_streams(targets, prior, plan, SEED, method="orc", num_samples=1 << 10,
+                                           backend="cpu")
+    assert decode_streams(streams, prior, plan, backend="auto").shape == (N, D)
+    with pytest.raises(ValueError, match="backend must be"):
+        encode_dataset(targets, prior, plan, SEED, backend="tpu")
+    with pytest.raises(ValueError, match="backend must be"):
+        decode_dataset(enc.indices, prior, plan, SEED, backend="tpu")

@@ -13,9 +13,11 @@ def test_mnist_lossless_example_round_trips(tmp_path):
     module = runpy.run_path(str(ROOT / "examples" / "mnist_lossless.py"), run_name="mnist_lossless")
     out = tmp_path / "results.json"
     status = module["main"](["--fixture", "--start", "10", "--count", "12", "--no-progress", "--json", str(out),
-                             "--methods", "plain-orc-16", "partitioned-orc-32", "partitioned-pfr-8"])
+                             "--methods", "plain-orc-16", "partitioned-orc-32", "partitioned-pfr-8",
+                             "--backend", "auto", "--chunk", "5"])
     results = json.loads(out.read_text())
     assert status == 0 and results["lossless"] is True and results["count"] == 12
+    assert results["backend"] == "auto"
     assert set(results["methods"]) == {"plain-orc-16", "partitioned-orc-32", "partitioned-pfr-8"}
     for values in results["methods"].values():
         assert values["lossless"]
@@ -24,3 +26,7 @@ def test_mnist_lossless_example_round_trips(tmp_path):
     # fixed 16-bit indices: the baseline's latent bits are exactly 16 per block
     plain = results["methods"]["plain-orc-16"]
     assert plain["latent_bits_per_image"] == 16 * plain["num_blocks"]
+    # the overhead decomposition adds up to the distance from the negative ELBO
+    for values in results["methods"].values():
+        parts = values["overhead_bits_per_image"]
+        assert abs(sum(parts.values()) - (values["bits_per_image"] - results["neg_elbo_bits"])) < 1e-9
