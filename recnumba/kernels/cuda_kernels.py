@@ -24,10 +24,12 @@ and ``max_steps`` for PFR, stop as soon as every block's stopping rule has fired
 Same answers as the CPU: candidates and decoded samples are bit-identical (shared device functions;
 ``mul_rn``/``portable_log`` on the decode path, see ``recnumba.distributions.portable``). Scores
 may differ from the CPU's in the last digits (libdevice ``log``, fused multiply-adds, arrival times
-summed in chunks: about 1e-14 relative at 2^16 steps, 1e-13 at 2^22), which can change the selection
-only if two candidates score within that of each other; otherwise it is the CPU's. Any block the GPU cannot finish
-(PFR beyond the largest round, degenerate targets, unbounded or hopeless searches, index overflow)
-is handed to the CPU kernel, which gives the reference answer.
+summed in chunks: about 1e-14 relative at 2^16 steps, 1e-13 at 2^22), which can change the
+selection only if two candidates score within that of each other; otherwise it is the CPU's. Any
+block the GPU cannot finish (a search longer than the largest round, degenerate targets, unbounded
+or hopeless PFR, keys that would overflow int64) is handed to the CPU kernel, which gives the
+reference answer. Bin tables are built on the host (``batch_bin_tables``) one launch group at a
+time and uploaded; the bins themselves are drawn on the device.
 
 Under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` before numba is imported) the kernels run
 as Python, slowly: keep launches small there.
