@@ -78,3 +78,18 @@ def test_orc_with_unbounded_ratio_scores_every_candidate():
     result = rn.encode(target, prior, seed=5, method="orc", num_samples=1000, partition=[2, 2, 1])
     assert result.steps == 1000 and np.isinf(result.bound_bits)
     assert result.index == reference.orc_select(target.loc, target.scale, [2, 2, 1], "target", 5, 0, 1000)
+
+
+def test_orc_local_indices_with_thousands_of_distinct_bins():
+    # Thousands of bins in use: the kernel's per-bin counter table grows several times (from 1,024
+    # slots) and must keep every bin's count, as the reference's independent count does.
+    prior = rn.Gaussian(np.zeros(3), np.ones(3))
+    target = rn.Gaussian([0.2, -0.3, 0.1], [1.5, 1.2, 1.1])  # unbounded ratio: all N scored
+    indices = []
+    for seed in range(9, 15):
+        result = rn.encode(target, prior, seed=seed, method="orc", num_samples=6000, partition=[16, 16, 16])
+        assert result.steps == 6000
+        assert result.index == reference.orc_select(target.loc, target.scale, [16, 16, 16], "target", seed, 0, 6000)
+        indices.append(result.index)
+    # A lost or wrong count would move every later candidate of that bin to another sample.
+    assert len(set(indices)) == len(indices)

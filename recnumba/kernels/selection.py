@@ -18,8 +18,7 @@ inputs and keys, so results do not depend on the number of threads.
 import math
 
 import numpy as np
-from numba import njit, prange, types
-from numba.typed import Dict
+from numba import njit, prange
 
 from recnumba.distributions.portable import mul_rn
 from recnumba.kernels.bin_weights import WEIGHTS_RATIO, dimension_bin_tables
@@ -141,6 +140,33 @@ def candidate_log_ratio_of_bin(seed, block, index, bin_index, intervals, strides
     return total
 
 
+_EMPTY = np.int64(-1)  # bins are >= 0
+_FIBONACCI = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio: spreads consecutive bins
+
+
+@njit(cache=True)
+def _slot(keys, key):
+    """Slot of ``key`` in the open-addressing table ``keys`` (linear probing), or its empty slot."""
+    mask = np.int64(keys.shape[0] - 1)  # capacity: a power of two, at most 2^32
+    slot = np.int64(((np.uint64(key) * _FIBONACCI) >> np.uint64(32)) & np.uint64(mask))
+    while keys[slot] != _EMPTY and keys[slot] != key:
+        slot = (slot + 1) & mask
+    return slot
+
+
+@njit(cache=True)
+def _grown(keys, counts):
+    """The table rehashed into twice the capacity."""
+    new_keys = np.full(2 * keys.shape[0], _EMPTY, dtype=np.int64)
+    new_counts = np.zeros(2 * keys.shape[0], dtype=np.int64)
+    for old in range(keys.shape[0]):
+        if keys[old] != _EMPTY:
+            slot = _slot(new_keys, keys[old])
+            new_keys[slot] = keys[old]
+            new_counts[slot] = counts[old]
+    return new_keys, new_counts
+
+
 @njit(cache=True)
 def _search(
     t_loc, t_scale, intervals, offsets, strides, num_bins, seed, block, num_samples, max_steps,
@@ -150,8 +176,11 @@ def _search(
     num_dims = intervals.shape[0]
     log_num_bins = math.log(float(num_bins))
     digits = np.zeros(num_dims, dtype=np.int64)
-    # Local index counters are only needed when there is more than one bin.
-    counts = Dict.empty(key_type=types.int64, value_type=types.int64)
+    # Per-bin counters of used local indices (partitioned search only): a flat open-addressing
+    # table, at most half full, cheaper than a typed Dict in this loop.
+    bin_keys = np.full(1024, _EMPTY, dtype=np.int64)
+    bin_counts = np.zeros(1024, dtype=np.int64)
+    bins_used = 0
     arrival = 0.0
     best_score = math.inf
     best_index = np.int64(-1)
@@ -176,8 +205,14 @@ def _search(
         if num_bins == 1:
             index = steps
         else:
-            local = counts.get(bin_index, np.int64(0))
-            counts[bin_index] = local + 1
+            slot = _slot(bin_keys, bin_index)
+            if bin_keys[slot] == _EMPTY:
+                bin_keys[slot] = bin_index
+                bins_used += 1
+            local = bin_counts[slot]
+            bin_counts[slot] = local + 1
+            if 2 * bins_used > bin_keys.shape[0]:
+                bin_keys, bin_counts = _grown(bin_keys, bin_counts)
             if local > (_INDEX_LIMIT - bin_index) // num_bins:
                 return best_index, steps, STATUS_INDEX_OVERFLOW
             index = local * num_bins + bin_index
