@@ -77,3 +77,15 @@ def dimension_bin_tables(t_loc, t_scale, num_intervals, weights_kind, start, log
         else:
             log_pi[start + i] = -math.inf
     return log_bound
+
+
+@njit(cache=True)
+def dimension_log_sup(t_loc, t_scale, num_intervals, start, log_sup):
+    """Fill ``log_sup[start:start+J]`` with ln sup q/p over each interval (nats, may be +inf).
+
+    The search uses these to stop scoring a candidate whose remaining dimensions cannot make it win.
+    """
+    for i in range(num_intervals):
+        log_sup[start + i] = log_sup_ratio_interval(
+            std_edge(i, num_intervals), std_edge(i + 1, num_intervals), t_loc, t_scale, 0.0, 1.0
+        )

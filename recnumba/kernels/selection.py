@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 from recnumba.distributions.portable import mul_rn
-from recnumba.kernels.bin_weights import WEIGHTS_RATIO, dimension_bin_tables
+from recnumba.kernels.bin_weights import WEIGHTS_RATIO, dimension_bin_tables, dimension_log_sup
 from recnumba.kernels.candidates import bin_digit, search_cdf, std_bin_quantile, std_log_ratio
 from recnumba.random.philox import private_uniform_pair, shared_uniform_pair
 
@@ -108,24 +108,50 @@ def draw_bin(seed, block, step, intervals, offsets, strides, log_pi, cdf, digits
 
 
 @njit(cache=True)
-def candidate_log_ratio(seed, block, index, digits, intervals, t_loc, t_scale):
-    """ln q/p (nats) of candidate ``index`` whose interval digits are ``digits``."""
+def _score_or_prune(
+    seed, block, index, digits, intervals, offsets, log_sup, t_loc, t_scale, log_arrival,
+    log_num_bins, log_weight, best_score,
+):
+    """The candidate's score ``ln T - ln r(x) + ln J + ln pi_j``, or +inf once it provably loses.
+
+    Dimensions are scored in pairs (one Philox call each); before each pair the dimensions not yet
+    scored are bounded by their intervals' sup ln q/p (``log_sup``). If even that bound cannot
+    bring the score below ``best_score`` (with a margin far above rounding), the remaining
+    dimensions are skipped: the search's result and step count are unchanged, only its cost.
+    An unpruned score is summed in the same order as ``candidate_log_ratio_of_bin`` (the GPU's).
+    """
     num_dims = intervals.shape[0]
+    remaining = 0.0  # sum of sup ln q/p over the dimensions not scored yet
+    magnitude = abs(log_arrival) + abs(log_num_bins) + abs(log_weight)
+    for d in range(num_dims):
+        sup = log_sup[offsets[d] + digits[d]]
+        remaining += sup
+        magnitude += abs(sup)
+    margin = 1e-9 * (1.0 + magnitude)  # inf with an unbounded dimension: never prunes
+    base = log_arrival + log_num_bins + log_weight
     total = 0.0
     for pair in range((num_dims + 1) // 2):
+        if base - total - remaining > best_score + margin:
+            return math.inf
         u_even, u_odd = shared_uniform_pair(seed, block, index, pair)
         d = 2 * pair
         x = std_bin_quantile(digits[d], intervals[d], u_even)
         total += std_log_ratio(x, t_loc[d], t_scale[d])
+        remaining -= log_sup[offsets[d] + digits[d]]
         if d + 1 < num_dims:
             x = std_bin_quantile(digits[d + 1], intervals[d + 1], u_odd)
             total += std_log_ratio(x, t_loc[d + 1], t_scale[d + 1])
-    return total
+            remaining -= log_sup[offsets[d + 1] + digits[d + 1]]
+    return log_arrival - total + log_num_bins + log_weight
 
 
 @njit(cache=True)
 def candidate_log_ratio_of_bin(seed, block, index, bin_index, intervals, strides, t_loc, t_scale):
-    """``candidate_log_ratio`` with the digits recomputed from the flat bin (no scratch array)."""
+    """ln q/p (nats) of candidate ``index`` of flat bin ``bin_index`` (the GPU scores with it).
+
+    Digits come from the flat bin (no scratch array); dimensions are summed in order, as in the
+    CPU search's ``_score_or_prune``.
+    """
     num_dims = intervals.shape[0]
     total = 0.0
     for pair in range((num_dims + 1) // 2):
@@ -170,7 +196,7 @@ def _grown(keys, counts):
 @njit(cache=True)
 def _search(
     t_loc, t_scale, intervals, offsets, strides, num_bins, seed, block, num_samples, max_steps,
-    log_pi, cdf, log_bound,
+    log_pi, cdf, log_bound, log_sup,
 ):
     """The search loop over filled bin tables. Returns (index, steps, status)."""
     num_dims = intervals.shape[0]
@@ -216,8 +242,10 @@ def _search(
             if local > (_INDEX_LIMIT - bin_index) // num_bins:
                 return best_index, steps, STATUS_INDEX_OVERFLOW
             index = local * num_bins + bin_index
-        log_ratio = candidate_log_ratio(seed, block, index, digits, intervals, t_loc, t_scale)
-        score = log_arrival - log_ratio + log_num_bins + log_weight
+        score = _score_or_prune(
+            seed, block, index, digits, intervals, offsets, log_sup, t_loc, t_scale, log_arrival,
+            log_num_bins, log_weight, best_score,
+        )
         if score < best_score:
             best_score = score
             best_index = index
@@ -245,6 +273,9 @@ def select_block(
     table_size = offsets[num_dims]
     log_pi = np.empty(table_size, dtype=np.float64)
     cdf = np.empty(table_size, dtype=np.float64)
+    log_sup = np.empty(table_size, dtype=np.float64)
+    for d in range(num_dims):
+        dimension_log_sup(t_loc[d], t_scale[d], intervals[d], offsets[d], log_sup)
     try_exact = num_samples > 0 and exact_log_bound_limit > -math.inf
     exact_kind = WEIGHTS_RATIO if try_exact else weights_kind
     log_bound = block_bin_tables(t_loc, t_scale, intervals, offsets, exact_kind, log_pi, cdf)
@@ -257,14 +288,14 @@ def select_block(
             return np.int64(-1), np.int64(0), STATUS_MAX_STEPS, log_bound, True
         index, steps, status = _search(
             t_loc, t_scale, intervals, offsets, strides, num_bins, seed, block, 0, max_steps,
-            log_pi, cdf, log_bound,
+            log_pi, cdf, log_bound, log_sup,
         )
         return index, steps, status, log_bound, True
     cheap = log_bound <= exact_log_bound_limit and log_bound <= hopeless and not math.isinf(log_bound)
     if try_exact and cheap:
         index, steps, status = _search(
             t_loc, t_scale, intervals, offsets, strides, num_bins, seed, block, 0, max_steps,
-            log_pi, cdf, log_bound,
+            log_pi, cdf, log_bound, log_sup,
         )
         if status == STATUS_OK:
             return index, steps, status, log_bound, True
@@ -272,7 +303,7 @@ def select_block(
         log_bound = block_bin_tables(t_loc, t_scale, intervals, offsets, weights_kind, log_pi, cdf)
     index, steps, status = _search(
         t_loc, t_scale, intervals, offsets, strides, num_bins, seed, block, num_samples, max_steps,
-        log_pi, cdf, log_bound,
+        log_pi, cdf, log_bound, log_sup,
     )
     return index, steps, status, log_bound, False
 
