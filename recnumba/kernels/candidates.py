@@ -16,7 +16,6 @@ All functions are ``@njit`` without parallelism, so the CUDA backend (``cuda_ker
 
 import math
 
-import numpy as np
 from numba import njit
 
 from recnumba.distributions.gaussian_math import ndtri, ndtri_fast

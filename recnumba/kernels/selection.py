@@ -9,7 +9,9 @@ One search, two arrival-time rules:
 Candidate t draws a bin j_t ~ pi (sender-private), takes the next unused local index k of that bin,
 and is scored ``ln T_t - ln r'(x)`` with ``r' = r / (J pi_j)``; the minimum wins. Since T_t only grows
 and r' <= r'_max, the search stops as soon as ``ln T_t - ln r'_max`` reaches the best score: this is
-the optimal PFR stopping rule, and for ORC it returns the same argmin as scoring all N.
+the optimal PFR stopping rule, and for ORC it returns the same argmin as scoring all N. Within a
+candidate the same idea applies per dimension (``_score_or_prune``): once the unscored dimensions'
+sup ln q/p cannot make it win, its other coordinates are never generated.
 
 ``select_batch`` runs blocks in parallel with ``prange``; each block's result depends only on its own
 inputs and keys, so results do not depend on the number of threads.
