@@ -103,11 +103,20 @@ def test_cuda_backend_without_gpu_is_a_clear_error(monkeypatch):
 
 
 def test_real_availability_probe_does_not_crash():
-    # On CI there is no GPU: the probe must say so (False) rather than raise.
+    # On CI there is no GPU: the probe must say so (False) rather than raise, and backend="cuda"
+    # must then refuse with the probe's reason; with a GPU it must hand out the kernels.
     api._cuda_state.clear()
-    kernels = api._cuda_kernels()
-    assert kernels is None or kernels.is_available()
-    api._cuda_state.clear()
+    try:
+        kernels = api._cuda_kernels()
+        assert kernels is None or kernels.is_available()
+        if kernels is None:
+            assert api._cuda_state["reason"]
+            with pytest.raises(rn.BackendUnavailable, match=re.escape(api._cuda_state["reason"])):
+                api._select_backend("cuda", 1)
+        else:
+            assert api._select_backend("cuda", 1) is kernels
+    finally:
+        api._cuda_state.clear()
 
 
 def _compile_ptx_or_skip(kernel, signature):

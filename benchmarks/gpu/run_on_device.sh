@@ -20,6 +20,8 @@ python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .
 export PYTHONPATH="/tmp/site:$PWD"
 export RECNUMBA_CACHE="$PWD/.whl"  # the MNIST cache, as there is no network
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/nvidia-smi.txt" || true
-python3 benchmarks/gpu/check.py --out "$out" 2>&1 | grep -v "NumbaPerformanceWarning\|warn(NumbaPerformanceWarning" | tee "$out/check.txt"
+# A disagreement (exit status 1) is recorded, and the MNIST run still goes ahead.
+python3 benchmarks/gpu/check.py --out "$out" 2>&1 | grep -v "NumbaPerformanceWarning" | tee "$out/check.txt" \
+  || echo "check.py FAILED (see check.txt)" | tee -a "$out/check.txt"
 python3 examples/mnist_lossless.py --backend cuda --chunk 10000 --no-progress \
   --json "$out/mnist_lossless_10000_gpu.json" 2>&1 | tee "$out/mnist.txt"

@@ -644,12 +644,11 @@ def select_cuda(
         exact_rows = gpu_rows & finite & (log_bound <= exact_log_bound_limit) if try_exact else no_rows
         orc_rows = gpu_rows & ~exact_rows
     outputs = (out_index, out_steps, out_status, out_exact)
-    common = (t_loc, t_scale)
 
     # Exact PFR (also the first attempt of "auto"); blocks it cannot settle go to the CPU, which
     # repeats the search up to max_steps and, for "auto", falls back to ORC exactly as on the CPU.
     _search_in_rounds(
-        np.flatnonzero(exact_rows), FIRST_ROUND, max_steps, *common, exact_kind, partition_arrays,
+        np.flatnonzero(exact_rows), FIRST_ROUND, max_steps, t_loc, t_scale, exact_kind, partition_arrays,
         seed, block_ids, 0, outputs, cpu_rows,
     )
     orc = np.flatnonzero(orc_rows)
@@ -660,7 +659,7 @@ def select_cuda(
         for rows, first_round in ((orc[bounded], FIRST_ROUND), (orc[~bounded], num_samples)):
             # With an unbounded ratio ORC never stops early: go straight to all N steps.
             _search_in_rounds(
-                rows, first_round, num_samples, *common, weights_kind, partition_arrays, seed,
+                rows, first_round, num_samples, t_loc, t_scale, weights_kind, partition_arrays, seed,
                 block_ids, num_samples, outputs, cpu_rows,
             )
 
