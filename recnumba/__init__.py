@@ -25,10 +25,10 @@ from recnumba.api import (
     decode,
     encode,
 )
+from recnumba.families import Gaussian, dinf_bits, kl_bits
 from recnumba.blocks import BlockPlan
 from recnumba.container import StreamError, read_stream, write_stream
 from recnumba.dataset import decode_dataset, encode_dataset
-from recnumba.distributions.gaussian import Gaussian, dinf_bits, kl_bits
 from recnumba.partition import Partition
 
 __version__ = "0.1.0"

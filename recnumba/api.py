@@ -1,6 +1,8 @@
 """Public API: ``encode`` a target sample into an integer index, ``decode`` it back.
 
-This layer validates and reshapes; the work happens in ``recnumba.kernels.selection``.
+This layer validates and reshapes; the family pair (``recnumba.families``) standardises the
+distributions, and a backend (``recnumba.backends``) runs the search core
+(``recnumba.search``) under the shared policy.
 """
 
 import math
@@ -8,27 +10,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from recnumba import backends
+from recnumba.backends import BACKENDS, BackendUnavailable
 from recnumba.coding.elias import CODES
-from recnumba.distributions.gaussian import Gaussian
-from recnumba.kernels.bin_weights import WEIGHT_NAMES
-from recnumba.kernels.selection import (
+from recnumba.families.base import check_family, pair_of
+from recnumba.partition import Partition
+from recnumba.search.params import (
+    METHOD_NAMES,
     STATUS_INDEX_OVERFLOW,
     STATUS_MAX_STEPS,
     STATUS_NO_CANDIDATE,
     STATUS_OK,
     STATUS_UNBOUNDED,
-    decode_batch,
-    decode_serial,
-    select_batch,
-    select_serial,
+    WEIGHT_NAMES,
+    BinGrid,
+    SearchOutput,
+    SearchSpec,
 )
-from recnumba.partition import Partition
-from recnumba.random.philox import SEED_LIMIT
+from recnumba.validation import INT64_LIMIT, check_bits, check_block_ids, check_indices, check_int, check_seed
+
+__all__ = ["BACKENDS", "BackendUnavailable", "DEFAULT_MAX_STEPS", "EncodeResult", "MaxStepsExceeded", "decode",
+           "encode"]
 
 #: Default cap on exact-PFR search steps per block (about a minute of 5-D search on one core).
 DEFAULT_MAX_STEPS = 100_000_000
-_BLOCK_LIMIT = 1 << 32
-_INT64_LIMIT = 1 << 63
 _LN2 = math.log(2.0)
 
 
@@ -36,57 +41,9 @@ class MaxStepsExceeded(ValueError):
     """Exact PFR reached ``max_steps`` candidates before its stopping rule fired."""
 
 
-class BackendUnavailable(ValueError):
-    """``backend="cuda"`` was asked for, but numba-cuda or a CUDA GPU is missing."""
-
-
-BACKENDS = ("cpu", "cuda", "auto")
-#: ``backend="auto"`` runs on the GPU from this many blocks per call (fewer do not fill it).
-CUDA_AUTO_MIN_BLOCKS = 256
-_cuda_state = {}
-
-
-def _cuda_kernels():
-    """The CUDA kernel module, or None with the reason in ``_cuda_state["reason"]``; cached."""
-    if "module" not in _cuda_state:
-        try:
-            from recnumba.kernels import cuda_kernels
-        except ImportError as error:  # numba without a CUDA target
-            _cuda_state.update(module=None, reason=f"numba.cuda could not be imported ({error})")
-        else:
-            available = cuda_kernels.is_available()
-            _cuda_state.update(
-                module=cuda_kernels if available else None,
-                reason=None if available else "no CUDA driver or GPU was found",
-            )
-    return _cuda_state["module"]
-
-
-def _select_backend(backend, num_blocks):
-    """Resolve ``backend`` to the CUDA kernel module or None (CPU)."""
-    if backend not in BACKENDS:
-        raise ValueError(f'backend must be "cpu", "cuda" or "auto"; got {backend!r}')
-    if backend == "cpu" or (backend == "auto" and num_blocks < CUDA_AUTO_MIN_BLOCKS):
-        return None  # (small "auto" batches never start the CUDA driver)
-    kernels = _cuda_kernels()
-    if backend == "cuda" and kernels is None:
-        raise BackendUnavailable(
-            f'backend="cuda" needs numba-cuda (pip install "recnumba[cuda]") and a CUDA GPU, but '
-            f'{_cuda_state["reason"]}; use backend="cpu" or "auto"'
-        )
-    return kernels
-
-
-def _decode_into(kernels, indices, p_loc, p_scale, partition, seed, block_ids, sample):
-    num_blocks = indices.shape[0]
-    if kernels is not None:
-        decode = kernels.decode_cuda
-    else:
-        decode = decode_batch if num_blocks >= _PARALLEL_MIN_BLOCKS else decode_serial
-    decode(
-        indices, p_loc, p_scale, partition.intervals, partition.strides,
-        np.int64(partition.num_bins), np.uint64(seed), block_ids, sample,
-    )
+def grid_of(partition):
+    """The kernels' view (``BinGrid``) of a ``Partition``."""
+    return BinGrid(partition.intervals, partition.offsets, partition.strides, np.int64(partition.num_bins))
 
 
 @dataclass
@@ -124,21 +81,19 @@ class EncodeResult:
     exact: object
 
 
-def _check_seed(seed):
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an integer in [0, 2^62); got {seed!r}")
-    if not 0 <= int(seed) < SEED_LIMIT:
-        raise ValueError(f"seed must be in [0, 2^62); got {seed}. Use a non-negative seed.")
-    return int(seed)
+def _batched(array, num_blocks):
+    """A writable C-contiguous (B, D) copy (read-only broadcast views would compile new kernels)."""
+    return np.array(np.broadcast_to(array, (num_blocks, array.shape[-1])), dtype=np.float64, order="C")
 
 
-def _check_gaussian(value, name):
-    if not isinstance(value, Gaussian):
-        raise ValueError(f"{name} must be a recnumba.Gaussian(loc, scale); got {type(value).__name__}")
-    return value
+def _batch_size(name, shape, other):
+    if len(shape) == 2 and len(other) == 2 and shape[0] != other[0]:
+        raise ValueError(f"{name} has {shape[0]} blocks but the other argument has {other[0]}")
+    return shape[0] if len(shape) == 2 else (other[0] if len(other) == 2 else None)
 
 
-def _check_partition(partition, dim):
+def check_partition(partition, dim):
+    """A ``Partition`` for ``dim`` dimensions (default: plain REC), or ValueError."""
     if partition is None:
         return Partition.plain(dim)
     if not isinstance(partition, Partition):
@@ -151,30 +106,26 @@ def _check_partition(partition, dim):
     return partition
 
 
-def _check_block_ids(block_ids, num_blocks):
-    if block_ids is None:
-        return np.arange(num_blocks, dtype=np.int64)
-    ids = np.asarray(block_ids)
-    if ids.shape != (num_blocks,) or not np.issubdtype(ids.dtype, np.integer):
-        raise ValueError(f"block_ids must be {num_blocks} integers (one per block); got {block_ids!r}")
-    if np.any(ids < 0) or np.any(ids >= _BLOCK_LIMIT):
-        raise ValueError("block_ids must be in [0, 2^32)")
-    return ids.astype(np.int64)
+def _prior_coordinates(prior, num_blocks):
+    """(loc, scale) of the prior, each (B, D) writable float64: z = loc + scale * x."""
+    loc, scale = prior.location_scale()
+    return _batched(loc, num_blocks), _batched(scale, num_blocks)
 
 
-def _batched(array, num_blocks):
-    """A writable C-contiguous (B, D) copy (read-only broadcast views would compile new kernels)."""
-    return np.array(np.broadcast_to(array, (num_blocks, array.shape[-1])), dtype=np.float64, order="C")
-
-
-#: Below this many blocks the single-threaded kernels win (no thread start-up, cached compile).
-_PARALLEL_MIN_BLOCKS = 2
-
-
-def _batch_size(name, shape, other):
-    if len(shape) == 2 and len(other) == 2 and shape[0] != other[0]:
-        raise ValueError(f"{name} has {shape[0]} blocks but the other argument has {other[0]}")
-    return shape[0] if len(shape) == 2 else (other[0] if len(other) == 2 else None)
+def standardise(pair, target, prior, num_blocks):
+    """(B, D, 2) standardised target parameters, or ValueError if float64 cannot represent them."""
+    loc, scale = _prior_coordinates(prior, num_blocks)
+    first, second = (_batched(p, num_blocks) for p in target.params)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        a, b = type(target)(first, second).standardised_by(loc, scale)
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        raise ValueError(
+            "target and prior are too far apart for float64 (the target's parameters in units of the "
+            "prior's scale are not finite); rescale the latent"
+        )
+    if pair.check is not None:
+        pair.check(a, b)
+    return np.ascontiguousarray(np.stack([a, b], axis=-1))
 
 
 def _check_code(code, num_samples):
@@ -248,94 +199,64 @@ def encode(
     -------
     EncodeResult
     """
-    target = _check_gaussian(target, "target")
-    prior = _check_gaussian(prior, "prior")
-    seed = _check_seed(seed)
+    pair = pair_of(target, prior)
+    seed = check_seed(seed)
     if target.dim != prior.dim:
         raise ValueError(f"target has {target.dim} dimensions but prior has {prior.dim}; they must match")
     num_blocks = _batch_size("target", target.shape, prior.shape)
     single = num_blocks is None
     num_blocks = 1 if single else num_blocks
-    partition = _check_partition(partition, target.dim)
-    if method not in ("pfr", "orc", "auto"):
+    partition = check_partition(partition, target.dim)
+    if method not in METHOD_NAMES:
         raise ValueError(f'method must be "pfr" (exact), "orc" (fixed budget) or "auto"; got {method!r}')
     if weights is None:
         weights = "ratio" if method == "pfr" else "target"
     if weights not in WEIGHT_NAMES:
         raise ValueError(f'weights must be "ratio" or "target"; got {weights!r}')
-    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or not 1 <= max_steps < _INT64_LIMIT:
-        raise ValueError(f"max_steps must be a positive integer below 2^63; got {max_steps!r}")
+    max_steps = check_int(max_steps, "max_steps", minimum=1)
     if method == "pfr":
         if num_samples is not None:
             raise ValueError('num_samples is the ORC budget; pass method="orc" or drop num_samples')
         budget = 0
     else:
-        num_samples = 1 << 16 if num_samples is None else num_samples
-        if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) \
-                or not 1 <= num_samples < _INT64_LIMIT:
-            raise ValueError(f"num_samples must be a positive integer below 2^63; got {num_samples!r}")
-        budget = int(num_samples)
-        if budget * partition.num_bins > _INT64_LIMIT:
+        budget = check_int(1 << 16 if num_samples is None else num_samples, "num_samples", minimum=1)
+        if budget * partition.num_bins > INT64_LIMIT:
             raise ValueError(
                 f"num_samples x J = 2^{math.log2(budget * partition.num_bins):.1f} exceeds the int64 index "
                 "range 2^63; use fewer bins (log2 J <= 63 - log2 num_samples) or fewer samples"
             )
     if method == "auto":
-        if isinstance(exact_bound_bits, bool) or not isinstance(exact_bound_bits, (int, float, np.number)) \
-                or not 0 <= exact_bound_bits < math.inf:
-            raise ValueError(f"exact_bound_bits must be a finite number of bits >= 0; got {exact_bound_bits!r}")
-        exact_limit = float(exact_bound_bits) * _LN2
+        exact_limit = check_bits(exact_bound_bits, "exact_bound_bits") * _LN2
     else:
         exact_limit = -math.inf
     code = _check_code(code, budget if method == "orc" else 0)
-    block_ids = _check_block_ids(block_ids, num_blocks)
-    kernels = _select_backend(backend, num_blocks)
+    block_ids = check_block_ids(block_ids, num_blocks)
+    backend = backends.resolve(backend, num_blocks)
 
-    q_loc, q_scale = _batched(target.loc, num_blocks), _batched(target.scale, num_blocks)
-    p_loc, p_scale = _batched(prior.loc, num_blocks), _batched(prior.scale, num_blocks)
+    targets = standardise(pair, target, prior, num_blocks)
     if method == "pfr" or weights == "ratio":
-        # q/p is bounded iff every target std is below the prior std, or equal to it with equal means.
-        unbounded = (q_scale > p_scale) | ((q_scale == p_scale) & (q_loc != p_loc))
-        if np.any(unbounded):
+        if not np.all(pair.bounded(targets[..., 0], targets[..., 1])):
             what = "exact PFR" if method == "pfr" else 'weights="ratio"'
             raise ValueError(
-                f"{what} needs a bounded density ratio q/p, but some target std exceeds the prior std "
-                "(or equals it with a different mean); use method=\"orc\" with weights=\"target\""
+                f"{what} needs a bounded density ratio q/p ({pair.name}: {pair.exact_condition}), but some "
+                'dimension is unbounded; use method="orc" with weights="target"'
             )
-    with np.errstate(over="ignore", under="ignore"):
-        t_loc = np.ascontiguousarray((q_loc - p_loc) / p_scale)
-        t_scale = np.ascontiguousarray(q_scale / p_scale)
-    if not (np.all(np.isfinite(t_loc)) and np.all(np.isfinite(t_scale)) and np.all(t_scale > 1e-150)):
-        raise ValueError(
-            "target and prior are too far apart for float64 (target std / prior std must lie in "
-            "(1e-150, inf) and (target mean - prior mean) / prior std must be finite); rescale the latent"
-        )
-
-    out_index = np.empty(num_blocks, dtype=np.int64)
-    out_steps = np.empty(num_blocks, dtype=np.int64)
-    out_status = np.empty(num_blocks, dtype=np.int64)
-    out_log_bound = np.empty(num_blocks, dtype=np.float64)
-    out_exact = np.empty(num_blocks, dtype=np.bool_)
-    if kernels is not None:
-        select = kernels.select_cuda
-    else:
-        select = select_batch if num_blocks >= _PARALLEL_MIN_BLOCKS else select_serial
-    select(
-        t_loc, t_scale, partition.intervals, partition.offsets, partition.strides,
-        np.int64(partition.num_bins), np.int64(WEIGHT_NAMES[weights]), np.uint64(seed), block_ids,
-        np.int64(budget), np.int64(max_steps), np.float64(exact_limit), out_index, out_steps,
-        out_status, out_log_bound, out_exact,
-    )
-    bound_bits = out_log_bound / _LN2
-    _raise_for_status(out_status, out_steps, bound_bits, max_steps)
+    spec = SearchSpec(np.int64(METHOD_NAMES[method]), np.int64(WEIGHT_NAMES[weights]), np.int64(budget),
+                      np.int64(max_steps), np.float64(exact_limit), np.uint64(seed))
+    grid = grid_of(partition)
+    out = SearchOutput.empty(num_blocks)
+    backend.select(pair.tag, targets, grid, spec, block_ids, out)
+    bound_bits = out.log_bound / _LN2
+    _raise_for_status(out.status, out.steps, bound_bits, max_steps)
 
     sample = np.empty((num_blocks, target.dim), dtype=np.float64)
-    _decode_into(kernels, out_index, p_loc, p_scale, partition, seed, block_ids, sample)
-    bits = _code_lengths(out_index, code, partition.num_bins, budget)
+    loc, scale = _prior_coordinates(prior, num_blocks)
+    backend.decode(prior.prior_tag, out.index, loc, scale, grid, np.uint64(seed), block_ids, sample)
+    bits = _code_lengths(out.index, code, partition.num_bins, budget)
     if single:
-        return EncodeResult(int(out_index[0]), sample[0], int(out_steps[0]), int(bits[0]), code, method,
-                            float(bound_bits[0]), bool(out_exact[0]))
-    return EncodeResult(out_index, sample, out_steps, bits, code, method, bound_bits, out_exact)
+        return EncodeResult(int(out.index[0]), sample[0], int(out.steps[0]), int(bits[0]), code, method,
+                            float(bound_bits[0]), bool(out.exact[0]))
+    return EncodeResult(out.index, sample, out.steps, bits, code, method, bound_bits, out.exact)
 
 
 def _raise_for_status(status, steps, bound_bits, max_steps):
@@ -369,18 +290,8 @@ def _raise_for_status(status, steps, bound_bits, max_steps):
     raise RuntimeError(f"unknown kernel status {code} in block {block}")  # pragma: no cover
 
 
-def _check_indices(index, num_blocks):
-    values = np.asarray(index)
-    if values.dtype == object or values.dtype == bool or not np.issubdtype(values.dtype, np.integer):
-        if not (values.dtype == object and all(isinstance(v, (int, np.integer)) for v in values.ravel())):
-            raise ValueError(f"index must be an integer >= 0 (or an array of them); got {index!r}")
-    if values.dtype == object:
-        out_of_range = any(int(v) < 0 or int(v) >= (1 << 63) for v in values.ravel())
-    else:  # integer arrays: vectorised (uint64 may exceed int64)
-        out_of_range = bool(np.any(values < 0)) or (values.dtype == np.uint64 and bool(np.any(values >= 1 << 63)))
-    if out_of_range:
-        raise ValueError("index must be in [0, 2^63): no encode produces a negative or larger index")
-    values = values.astype(np.int64)
+def _check_decode_indices(index, num_blocks):
+    values = check_indices(index)
     if values.ndim > 1 or (num_blocks is not None and values.ndim == 1 and values.shape[0] != num_blocks):
         raise ValueError(f"index must have shape ({num_blocks},) to match the prior's blocks; got {values.shape}")
     if num_blocks is not None and values.ndim == 0:
@@ -407,17 +318,16 @@ def decode(index, prior, seed, *, partition=None, block_ids=None, num_samples=No
     -------
     float64 ndarray, shape (D,) for a scalar index on a (D,) prior, else (B, D).
     """
-    prior = _check_gaussian(prior, "prior")
-    seed = _check_seed(seed)
-    partition = _check_partition(partition, prior.dim)
+    prior = check_family(prior, "prior")
+    seed = check_seed(seed)
+    partition = check_partition(partition, prior.dim)
     batched_prior = prior.shape[0] if len(prior.shape) == 2 else None
-    indices = _check_indices(index, batched_prior)
+    indices = _check_decode_indices(index, batched_prior)
     single = indices.ndim == 0
     indices = np.atleast_1d(indices)
     num_blocks = indices.shape[0]
     if num_samples is not None:
-        if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
-            raise ValueError(f"num_samples must be a positive integer; got {num_samples!r}")
+        num_samples = check_int(num_samples, "num_samples", minimum=1)
         local = indices // partition.num_bins
         if np.any(local >= num_samples):
             raise ValueError(
@@ -425,9 +335,9 @@ def decode(index, prior, seed, *, partition=None, block_ids=None, num_samples=No
                 f"num_samples={num_samples} on this partition (its local index is too large): "
                 "check the index, the partition and num_samples"
             )
-    block_ids = _check_block_ids(block_ids, num_blocks)
-    kernels = _select_backend(backend, num_blocks)
-    p_loc, p_scale = _batched(prior.loc, num_blocks), _batched(prior.scale, num_blocks)
+    block_ids = check_block_ids(block_ids, num_blocks)
+    backend = backends.resolve(backend, num_blocks)
+    loc, scale = _prior_coordinates(prior, num_blocks)
     sample = np.empty((num_blocks, prior.dim), dtype=np.float64)
-    _decode_into(kernels, indices, p_loc, p_scale, partition, seed, block_ids, sample)
+    backend.decode(prior.prior_tag, indices, loc, scale, grid_of(partition), np.uint64(seed), block_ids, sample)
     return sample[0] if single else sample

@@ -63,7 +63,7 @@ from typing import NamedTuple
 import constriction
 import numpy as np
 
-from recnumba.blocks import BlockPlan
+from recnumba.validation import check_plan, check_seed
 from recnumba.coding.bits import BitReader, BitWriter
 from recnumba.coding.elias import delta_length, read_delta, write_delta
 
@@ -98,7 +98,7 @@ _FLAG_BLOCK_MODEL = 2
 _FIXED_HEADER = 25
 _CRC_BYTES = 4
 _MAX_EXPONENT = 63
-_SEED_LIMIT = 1 << 62
+from recnumba.random.philox import SEED_LIMIT as _SEED_LIMIT  # noqa: E402  (one limit for every module)
 _INDEX_LIMIT = 1 << 63
 #: Refuse streams declaring more indices than this (a crafted header must not exhaust memory).
 _MAX_INDICES = 1 << 26
@@ -160,10 +160,7 @@ def _read_varint(data, pos, what):
     raise StreamError(f"stream header is corrupted: the {what} field is not a valid varint")
 
 
-def _check_plan(plan):
-    if not isinstance(plan, BlockPlan):
-        raise TypeError(f"plan must be a recnumba.blocks.BlockPlan; got {type(plan).__name__}")
-    return plan
+_check_plan = check_plan
 
 
 def _check_code(code):
@@ -281,8 +278,7 @@ def write_stream(indices, plan, seed, *, code="delta", item=0, exponent_offset=D
     plan = _check_plan(plan)
     code = _check_code(code)
     values = _check_indices(indices, plan)
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < _SEED_LIMIT:
-        raise ValueError(f"seed must be an integer in [0, 2^62); got {seed!r}")
+    seed = check_seed(seed)
     if isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, np.integer)) or item < 0:
         raise ValueError(f"item must be an integer >= 0; got {item!r}")
     batched = values.ndim == 2

@@ -1,4 +1,4 @@
-"""Dataset-level REC: encode and decode a batch of diagonal-Gaussian posteriors with one call.
+"""Dataset-level REC: encode and decode a batch of posteriors (any supported family pair) with one call.
 
 Item i of a dataset is coded block by block with a :class:`~recnumba.blocks.BlockPlan`. Every
 (item, block) pair gets its own stream key ``block_id = (first_item + i) * num_blocks + block`` (so
@@ -28,11 +28,12 @@ from recnumba.container import (
     read_stream,
     write_stream,
 )
-from recnumba.distributions.gaussian import Gaussian, kl_bits
+from recnumba.families.base import Family, check_family, kl_bits, pair_of
+from recnumba.validation import BLOCK_LIMIT, check_int, check_plan
 
 __all__ = ["DatasetEncoding", "encode_dataset", "decode_dataset", "encode_dataset_to_streams", "decode_streams"]
 
-_BLOCK_ID_LIMIT = 1 << 32
+_BLOCK_ID_LIMIT = BLOCK_LIMIT
 
 
 @dataclass
@@ -71,21 +72,8 @@ class DatasetEncoding:
     method: str
 
 
-def _check_plan(plan):
-    if not isinstance(plan, BlockPlan):
-        raise ValueError(f"plan must be a recnumba.blocks.BlockPlan; got {type(plan).__name__}")
-    return plan
-
-
-def _check_int(value, name, minimum=0):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
-
-
 def _check_prior(prior, plan, num_items):
-    if not isinstance(prior, Gaussian):
-        raise ValueError(f"prior must be a recnumba.Gaussian(loc, scale); got {type(prior).__name__}")
+    check_family(prior, "prior")
     if prior.dim != plan.dim:
         raise ValueError(f"prior has {prior.dim} dimensions but the plan has {plan.dim}")
     if len(prior.shape) == 2 and prior.shape[0] != num_items:
@@ -96,7 +84,7 @@ def _check_prior(prior, plan, num_items):
 
 
 def _check_keys(first_item, num_items, plan):
-    first_item = _check_int(first_item, "first_item")
+    first_item = check_int(first_item, "first_item")
     if (first_item + num_items) * plan.num_blocks > _BLOCK_ID_LIMIT:
         raise ValueError(
             f"items {first_item}..{first_item + num_items - 1} x {plan.num_blocks} blocks need stream keys up to "
@@ -109,29 +97,37 @@ def _check_keys(first_item, num_items, plan):
 def _chunks(num_items, chunk):
     if chunk is None:
         return [slice(0, num_items)]
-    chunk = _check_int(chunk, "chunk", 1)
+    chunk = check_int(chunk, "chunk", 1)
     return [slice(start, min(start + chunk, num_items)) for start in range(0, num_items, chunk)]
 
 
 def _prior_part(prior, rows, dims):
     if len(prior.shape) == 2:
-        return Gaussian(prior.loc[rows][:, dims], prior.scale[rows][:, dims])
-    return Gaussian(prior.loc[dims], prior.scale[dims])
+        return prior[rows].take_dims(dims)
+    return prior.take_dims(dims)
 
 
 def _take(prior, part):
     if len(prior.shape) == 2:
-        return Gaussian(prior.loc[part], prior.scale[part])
+        return prior[part]
     return prior
 
 
-def _weight_groups(loc, scale, prior, weights):
+def _weight_groups(target, prior, weights):
     """[(row selector, weights)] for one block: one group, or ratio/target groups for weights="auto"."""
     if weights != "auto":
         return [(slice(None), weights)]
-    p_loc, p_scale = np.broadcast_to(prior.loc, loc.shape), np.broadcast_to(prior.scale, loc.shape)
-    bounded = np.all((scale < p_scale) | ((scale == p_scale) & (loc == p_loc)), axis=1)
+    pair = pair_of(target, prior)
+    num_rows = target.shape[0]
+    bounded = np.all(pair.bounded(*_standardised(target, prior, num_rows)), axis=1)
     return [(np.flatnonzero(sel), kind) for sel, kind in ((bounded, "ratio"), (~bounded, "target")) if sel.any()]
+
+
+def _standardised(target, prior, num_rows):
+    shape = (num_rows, target.dim)
+    loc, scale = prior.broadcast_to(shape).location_scale()
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        return target.broadcast_to(shape).standardised_by(loc, scale)
 
 
 def encode_dataset(
@@ -182,13 +178,13 @@ def encode_dataset(
     -------
     DatasetEncoding
     """
-    plan = _check_plan(plan)
-    if not isinstance(targets, Gaussian):
-        raise ValueError(f"targets must be a recnumba.Gaussian with shape (N, D); got {type(targets).__name__}")
+    plan = check_plan(plan)
+    if not isinstance(targets, Family):
+        raise TypeError(f"targets must be a recnumba distribution with shape (N, D); got {type(targets).__name__}")
     if targets.dim != plan.dim:
         raise ValueError(f"targets have {targets.dim} dimensions but the plan has {plan.dim}")
     if len(targets.shape) == 1:
-        targets = Gaussian(targets.loc[None], targets.scale[None])
+        targets = type(targets)(*(p[None] for p in targets.params))
     num_items = targets.shape[0]
     prior = _check_prior(prior, plan, num_items)
     first_item = _check_keys(first_item, num_items, plan)
@@ -207,11 +203,11 @@ def encode_dataset(
     with tqdm(total=num_blocks * len(slices), disable=not progress, desc="REC encode", unit="call") as bar:
         for blk in plan.blocks:
             for rows in slices:
-                loc, scale = targets.loc[rows][:, blk.dims], targets.scale[rows][:, blk.dims]
+                block_target = targets[rows].take_dims(blk.dims)
                 block_prior = _prior_part(prior, rows, blk.dims)
-                for part, kind in _weight_groups(loc, scale, block_prior, weights):
+                for part, kind in _weight_groups(block_target, block_prior, weights):
                     res = encode(
-                        Gaussian(loc[part], scale[part]), _take(block_prior, part), seed, partition=blk.partition,
+                        block_target[part], _take(block_prior, part), seed, partition=blk.partition,
                         method=method, weights=kind, num_samples=num_samples, max_steps=max_steps,
                         exact_bound_bits=exact_bound_bits,
                         block_ids=items[rows][part] * num_blocks + blk.block_id, backend=backend,
@@ -224,8 +220,7 @@ def encode_dataset(
                 bar.update()
     ideal = np.log2(indices.astype(np.float64) + 1.0).sum(axis=1)
     delta = np.array([[delta_length(int(n) + 1) for n in row] for row in indices.tolist()], dtype=np.int64)
-    full_prior = prior if len(prior.shape) == 2 else Gaussian(
-        np.broadcast_to(prior.loc, targets.shape), np.broadcast_to(prior.scale, targets.shape))
+    full_prior = prior if len(prior.shape) == 2 else prior.broadcast_to(targets.shape)
     return DatasetEncoding(
         indices=indices, samples=samples, steps=steps, exact=exact, ideal_bits=ideal, delta_bits=delta.sum(axis=1),
         kl_bits=np.asarray(kl_bits(targets, full_prior), dtype=np.float64).reshape(num_items),
@@ -241,7 +236,7 @@ def decode_dataset(indices, prior, plan, seed, *, first_item=0, num_samples=None
     as given to the encoder. ``num_samples`` (ORC) rejects indices the budget cannot produce.
     ``backend`` as in ``recnumba.decode`` (bit-identical samples on every backend).
     """
-    plan = _check_plan(plan)
+    plan = check_plan(plan)
     values = np.asarray(indices)
     if values.ndim == 1:
         values = values[None]
@@ -288,7 +283,7 @@ def decode_streams(streams, prior, plan, *, progress=False, backend="cpu"):
     ``backend`` as in ``recnumba.decode``.
     Raises ``recnumba.container.StreamError`` for a corrupted, truncated or foreign stream.
     """
-    plan = _check_plan(plan)
+    plan = check_plan(plan)
     if isinstance(streams, (bytes, bytearray, memoryview)):
         streams = [streams]
     contents = [read_stream(data, plan) for data in streams]

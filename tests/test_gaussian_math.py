@@ -1,4 +1,4 @@
-"""Accuracy tests for recnumba.distributions.gaussian_math.
+"""Accuracy tests for recnumba.numerics.gaussian_math.
 
 References: scipy.special where it is itself accurate, mpmath (high
 precision) everywhere else, numerical integration / dense grids for the
@@ -13,7 +13,7 @@ import pytest
 import scipy.special as sc
 from scipy import integrate, stats
 
-from recnumba.distributions.gaussian_math import (
+from recnumba.numerics.gaussian_math import (
     kl_divergence,
     log1mexp,
     log_interval_mass,
@@ -469,7 +469,7 @@ def test_callable_from_njit():
 
 
 def test_ndtri_fast_is_close_to_ndtri_and_antisymmetric():
-    from recnumba.distributions.gaussian_math import ndtri_fast
+    from recnumba.numerics.gaussian_math import ndtri_fast
 
     rng = np.random.default_rng(5)
     p = np.concatenate([rng.uniform(size=20000), np.logspace(-300, np.log10(0.5), 3000)])

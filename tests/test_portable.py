@@ -6,7 +6,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from recnumba.distributions.portable import horner, mul_rn, portable_log
+from recnumba.numerics.portable import horner, mul_rn, portable_log
 
 
 def ulps(value, reference):

@@ -21,7 +21,7 @@ hence the explicit ``np.uint64`` everywhere.
 import numpy as np
 from numba import njit
 
-from recnumba.distributions.portable import mul_rn
+from recnumba.numerics.portable import mul_rn
 
 MASK32 = np.uint64(0xFFFFFFFF)
 _PHILOX_M0 = np.uint64(0xD2511F53)

@@ -22,7 +22,7 @@ and ``max_steps`` for PFR, stop as soon as every block's stopping rule has fired
    gives the CPU's step count and tells PFR whether it is done.
 
 Same answers as the CPU: candidates and decoded samples are bit-identical (shared device functions;
-``mul_rn``/``portable_log`` on the decode path, see ``recnumba.distributions.portable``). Scores
+``mul_rn``/``portable_log`` on the decode path, see ``recnumba.numerics.portable``). Scores
 may differ from the CPU's in the last digits (libdevice ``log``, fused multiply-adds, arrival times
 summed in chunks: about 1e-14 relative at 2^16 steps, 1e-13 at 2^22), which can change the
 selection only if two candidates score within that of each other; otherwise it is the CPU's. Any
@@ -49,7 +49,7 @@ from numba import config, cuda  # noqa: E402
 from numba.core.errors import NumbaError  # noqa: E402
 from numba.extending import overload  # noqa: E402
 
-from recnumba.distributions.portable import mul_rn  # noqa: E402
+from recnumba.numerics.portable import mul_rn  # noqa: E402
 from recnumba.kernels.bin_weights import WEIGHTS_RATIO  # noqa: E402
 from recnumba.kernels.selection import (  # noqa: E402
     STATUS_OK,

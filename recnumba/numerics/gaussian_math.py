@@ -44,7 +44,7 @@ import math
 
 import numba
 
-from recnumba.distributions.portable import horner, mul_rn, portable_log
+from recnumba.numerics.portable import horner, mul_rn, portable_log
 
 __all__ = [
     "ndtri",

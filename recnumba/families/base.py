@@ -1,0 +1,224 @@
+"""NumPy side of the family protocol: distribution containers, supported pairs, and their registry.
+
+A *family* is a class derived from :class:`Family`: two parameter arrays of shape (D,) or (B, D)
+(B independent blocks of D dimensions), validated once here. As a prior it standardises the latent
+by its ``location_scale()``; as a target it describes itself in those coordinates by
+``standardised_by(loc, scale)``, two arrays (a, b) that the device functions of
+``recnumba.families.protocol`` take.
+
+A *pair* (:class:`Pair`) is a supported (target family, prior family) combination: its numba tag,
+KL and D_inf, and when its density ratio is bounded (what exact PFR and ratio weights need).
+``pair_of(target, prior)`` finds it or raises a ValueError naming the pair.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["Family", "Pair", "register_pair", "pair_of", "supported_pairs", "kl_bits", "dinf_bits"]
+
+_LN2 = np.log(2.0)
+
+
+def as_parameter_array(value, name):
+    """``value`` as a float64 array of shape (D,) or (B, D) with finite real entries, or ValueError."""
+    if isinstance(value, Family):
+        raise TypeError(f"{name} must be an array of numbers, not a {type(value).__name__}")
+    array = np.asarray(value)
+    if array.dtype == object or array.dtype.kind not in "biuf":
+        kind = "complex numbers" if array.dtype.kind == "c" else f"dtype {array.dtype}"
+        raise ValueError(f"{name} must be an array of real numbers; got {kind} ({value!r:.80})")
+    if array.dtype.kind == "b":
+        raise ValueError(f"{name} must be an array of real numbers, not booleans")
+    array = array.astype(np.float64)
+    if array.ndim > 2:
+        raise ValueError(
+            f"{name} must have shape (D,) or (B, D) (dimensions, or blocks x dimensions); got shape {array.shape}"
+        )
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinite values; pass finite numbers")
+    return array
+
+
+class Family:
+    """Base class of a factorised distribution family with two parameters per dimension.
+
+    Subclasses set ``parameter_names`` (two names), ``prior_tag`` (the numba tag of the family as a
+    prior, or None if it cannot be a prior) and implement ``_check`` (raise ValueError for invalid
+    parameters), ``location_scale`` and ``standardised_by``. Parameters are copied and read-only, so
+    a distribution cannot change after it was validated.
+    """
+
+    parameter_names = ("first", "second")
+    prior_tag = None
+
+    def __init__(self, first, second):
+        names = self.parameter_names
+        first = as_parameter_array(first, names[0])
+        second = as_parameter_array(second, names[1])
+        try:
+            first, second = np.broadcast_arrays(first, second)
+        except ValueError as error:
+            raise ValueError(
+                f"{names[0]} shape {first.shape} and {names[1]} shape {second.shape} do not broadcast; "
+                "give both shape (D,) or (B, D)"
+            ) from error
+        if first.ndim == 0:
+            raise ValueError(f"{names[0]} and {names[1]} are both scalars: give at least one of them shape "
+                             "(D,) or (B, D)")
+        if first.shape[-1] == 0:
+            raise ValueError(f"{names[0]} and {names[1]} have no dimensions; pass at least one dimension")
+        self._check(first, second)
+        self._params = []
+        for array in (first, second):
+            array = np.array(array, dtype=np.float64, order="C")  # a private copy
+            array.flags.writeable = False
+            self._params.append(array)
+
+    def _check(self, first, second):  # pragma: no cover - every family overrides it
+        raise NotImplementedError
+
+    @property
+    def params(self):
+        """The two parameter arrays, each of shape ``self.shape`` (read-only)."""
+        return tuple(self._params)
+
+    @property
+    def dim(self):
+        """Number of dimensions D per block."""
+        return self._params[0].shape[-1]
+
+    @property
+    def batch_shape(self):
+        """``()`` for a single distribution, ``(B,)`` for a batch of blocks."""
+        return self._params[0].shape[:-1]
+
+    @property
+    def shape(self):
+        return self._params[0].shape
+
+    def __repr__(self):
+        return f"{type(self).__name__}(shape={self.shape})"
+
+    def __getitem__(self, item):
+        """Select blocks of a batched distribution (``d[3]``, ``d[2:5]``, an index array)."""
+        if not self.batch_shape:
+            raise ValueError("indexing selects blocks: only a batched (B, D) distribution can be indexed")
+        return type(self)(self._params[0][item], self._params[1][item])
+
+    def take_dims(self, dims):
+        """The distribution restricted to dimensions ``dims`` (last axis)."""
+        return type(self)(self._params[0][..., dims], self._params[1][..., dims])
+
+    def broadcast_to(self, shape):
+        """The same distribution with parameters broadcast to ``shape``."""
+        return type(self)(np.broadcast_to(self._params[0], shape), np.broadcast_to(self._params[1], shape))
+
+    def location_scale(self):
+        """(loc, scale) arrays that standardise the latent when this distribution is the prior."""
+        raise ValueError(f"{type(self).__name__} cannot be used as a prior")
+
+    def standardised_by(self, loc, scale):
+        """This distribution's (a, b) parameters in coordinates ``(z - loc) / scale``."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A supported (target family, prior family) pair.
+
+    Attributes
+    ----------
+    target, prior : Family subclasses
+    tag : NamedTuple instance
+        The pair's numba tag (``protocol.declare_pair`` links it to the prior family's tag).
+    kl_nats, dinf_nats : callable(target, prior) -> float64 array of the broadcast shape
+        Per-dimension D_KL[Q||P] and D_inf[Q||P] = ln sup q/p in nats (+inf when unbounded).
+    bounded : callable(a, b) -> bool array
+        Per dimension, from standardised target parameters: is q/p bounded?
+    exact_condition : str
+        When q/p is bounded, in words (for error messages and docs).
+    check : callable(a, b) -> None, optional
+        Raise ValueError for targets this pair cannot code at all (e.g. outside the prior's support).
+    reference : object
+        NumPy versions of the pair's device functions (``log_ratio``, ``log_sup_ratio``,
+        ``log_target_mass``): the test oracle.
+    """
+
+    target: type
+    prior: type
+    tag: tuple
+    kl_nats: Callable
+    dinf_nats: Callable
+    bounded: Callable
+    exact_condition: str
+    reference: object
+    check: Callable = None
+
+    @property
+    def name(self):
+        return f"{self.target.__name__} target / {self.prior.__name__} prior"
+
+
+_PAIRS = {}
+
+
+def register_pair(pair):
+    """Make ``pair`` available to ``encode`` and friends (a family module calls this on import)."""
+    if not isinstance(pair, Pair):
+        raise TypeError(f"register_pair takes a recnumba.families.Pair; got {type(pair).__name__}")
+    _PAIRS[(pair.target, pair.prior)] = pair
+    return pair
+
+
+def supported_pairs():
+    """Every registered (target family, prior family) pair."""
+    return list(_PAIRS.values())
+
+
+def check_family(value, name):
+    """``value`` if it is a distribution of a registered family, else TypeError."""
+    if not isinstance(value, Family):
+        families = sorted({p.target.__name__ for p in _PAIRS.values()} | {p.prior.__name__ for p in _PAIRS.values()})
+        raise TypeError(f"{name} must be a recnumba distribution ({', '.join(families)}); "
+                        f"got {type(value).__name__}")
+    return value
+
+
+def pair_of(target, prior):
+    """The :class:`Pair` for these distributions, or ValueError naming the unsupported pair."""
+    check_family(target, "target")
+    check_family(prior, "prior")
+    pair = _PAIRS.get((type(target), type(prior)))
+    if pair is None:
+        supported = "; ".join(p.name for p in _PAIRS.values())
+        raise ValueError(
+            f"a {type(target).__name__} target under a {type(prior).__name__} prior is not supported; "
+            f"supported pairs: {supported}"
+        )
+    return pair
+
+
+def _per_dimension_nats(function, target, prior):
+    pair = pair_of(target, prior)
+    if target.dim != prior.dim:
+        raise ValueError(f"target has {target.dim} dimensions but prior has {prior.dim}; they must match")
+    try:
+        shape = np.broadcast_shapes(target.shape, prior.shape)
+    except ValueError as error:
+        raise ValueError(f"target shape {target.shape} and prior shape {prior.shape} do not broadcast") from error
+    return np.asarray(getattr(pair, function)(target.broadcast_to(shape), prior.broadcast_to(shape)),
+                      dtype=np.float64)
+
+
+def kl_bits(target, prior, per_dimension=False):
+    """D_KL[target || prior] in bits, summed over dimensions (shape: batch shape) or per dimension."""
+    values = _per_dimension_nats("kl_nats", target, prior) / _LN2
+    return values if per_dimension else values.sum(axis=-1)
+
+
+def dinf_bits(target, prior, per_dimension=False):
+    """D_inf[target || prior] = log2 sup q/p in bits (+inf when unbounded), like ``kl_bits``."""
+    values = _per_dimension_nats("dinf_nats", target, prior) / _LN2
+    return values if per_dimension else values.sum(axis=-1)

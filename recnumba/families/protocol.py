@@ -1,0 +1,158 @@
+"""The family protocol: five device functions that the search core calls, one implementation per family.
+
+All five work in coordinates *standardised by the prior*: the prior family's location and scale
+map a latent value z to ``x = (z - loc) / scale``, so the prior is the family's standard member
+(N(0, 1), Laplace(0, 1), U(0, 1)) and the target is described by two standardised parameters per
+dimension, ``a`` and ``b`` (for example (mean, std) of a Gaussian target, (low, high) of a uniform
+one). The density ratio q/p is unchanged by this map. Logarithms are natural (nats).
+
+Prior family (keyed by the prior's tag; decoding needs nothing else):
+
+* ``std_quantile(prior, interval, num_intervals, u)``: the standard prior's quantile of
+  ``(interval + u) / num_intervals``. This is the decode path: it must round identically on a CPU
+  and a GPU (use ``recnumba.numerics.portable`` for products and logarithms).
+* ``std_edge(prior, edge, num_intervals)``: the quantile of ``edge / num_intervals`` (edge 0..J),
+  the boundary of the equal-prior-mass intervals (-inf and +inf allowed at the ends).
+
+Target/prior pair (keyed by the pair's tag; ``prior_of(pair)`` gives the prior's tag, declared
+with ``declare_pair``):
+
+* ``log_ratio(pair, x, a, b)``: ln q(x)/p(x) at standardised x (-inf outside the target's support).
+* ``log_sup_ratio(pair, lower, upper, a, b)``: sup of ln q/p over [lower, upper] (+inf if unbounded,
+  -inf if the target has no mass there).
+* ``log_target_mass(pair, lower, upper, a, b)``: ln Q([lower, upper]), accurate in the far tails.
+
+A tag is an instance of a small flat ``typing.NamedTuple`` class of the family's own (one int field:
+numba's parallel loops reject nested tuples); numba types it by its class, so every kernel that
+takes a tag is compiled once per family (and cached per family).
+A family module implements the protocol with::
+
+    @implements(log_ratio, LaplacePair)
+    @njit(cache=True)
+    def _log_ratio(x, a, b): ...
+
+The stubs below are never executed in Python: they exist to be overloaded.
+"""
+
+from numba import types
+from numba.extending import overload
+
+__all__ = ["PROTOCOL", "declare_pair", "implements", "log_ratio", "log_sup_ratio", "log_target_mass",
+           "prior_of", "register_for_target", "std_edge", "std_quantile"]
+
+
+def std_quantile(prior, interval, num_intervals, u):
+    """Standard prior quantile of ``(interval + u) / num_intervals`` (protocol stub)."""
+    raise NotImplementedError("protocol stub: called from numba-compiled code only")
+
+
+def std_edge(prior, edge, num_intervals):
+    """Standard prior quantile of ``edge / num_intervals`` (protocol stub)."""
+    raise NotImplementedError("protocol stub: called from numba-compiled code only")
+
+
+def log_ratio(pair, x, a, b):
+    """ln q(x)/p(x) in standardised coordinates (protocol stub)."""
+    raise NotImplementedError("protocol stub: called from numba-compiled code only")
+
+
+def log_sup_ratio(pair, lower, upper, a, b):
+    """sup of ln q/p on [lower, upper] (protocol stub)."""
+    raise NotImplementedError("protocol stub: called from numba-compiled code only")
+
+
+def log_target_mass(pair, lower, upper, a, b):
+    """ln Q([lower, upper]) (protocol stub)."""
+    raise NotImplementedError("protocol stub: called from numba-compiled code only")
+
+
+def prior_of(pair):
+    """The prior family's tag of a pair tag (protocol stub)."""
+    raise NotImplementedError("protocol stub: called from numba-compiled code only")
+
+
+def declare_pair(pair_class, prior_class):
+    """Declare that tags of ``pair_class`` have priors of ``prior_class`` (for ``prior_of``)."""
+    _PAIR_PRIORS.append((pair_class, prior_class))
+    for target in ["cpu"] + _EXTRA_TARGETS:
+        _overload_prior_of(pair_class, prior_class, target)
+
+
+def _overload_prior_of(pair_class, prior_class, target):
+    def typer(pair):
+        if _is_tag(pair, pair_class):
+            return lambda pair: prior_class(0)
+    overload(prior_of, target=target, strict=False)(typer)
+
+
+_PAIR_PRIORS = []
+
+#: stub -> its argument names after the tag (overloads must repeat the stub's signature exactly)
+PROTOCOL = {
+    std_quantile: ("interval", "num_intervals", "u"),
+    std_edge: ("edge", "num_intervals"),
+    log_ratio: ("x", "a", "b"),
+    log_sup_ratio: ("lower", "upper", "a", "b"),
+    log_target_mass: ("lower", "upper", "a", "b"),
+}
+
+#: (stub, tag class, njit function) for every implementation, so other targets can register them.
+_IMPLEMENTATIONS = []
+
+
+def _is_tag(value_type, tag_class):
+    return isinstance(value_type, types.BaseNamedTuple) and value_type.instance_class is tag_class
+
+
+def _overload_for(stub, tag_class, function, target):
+    arity = len(PROTOCOL[stub])
+    # numba requires an overload's signature to match the stub's: build it for this arity.
+    if arity == 2:
+        def typer(tag, p, q):
+            if _is_tag(tag, tag_class):
+                return lambda tag, p, q: function(p, q)
+    elif arity == 3:
+        def typer(tag, p, q, r):
+            if _is_tag(tag, tag_class):
+                return lambda tag, p, q, r: function(p, q, r)
+    else:
+        def typer(tag, p, q, r, s):
+            if _is_tag(tag, tag_class):
+                return lambda tag, p, q, r, s: function(p, q, r, s)
+    overload(stub, target=target, prefer_literal=False, strict=False)(typer)
+
+
+def implements(stub, tag_class):
+    """Decorator: register an ``@njit`` function as ``stub``'s implementation for ``tag_class``.
+
+    The decorated function takes the stub's arguments without the tag and is returned unchanged.
+    """
+    if stub not in PROTOCOL:
+        raise ValueError(f"{getattr(stub, '__name__', stub)!r} is not a protocol function; use one of "
+                         f"{[s.__name__ for s in PROTOCOL]}")
+
+    def register(function):
+        _overload_for(stub, tag_class, function, "cpu")
+        _IMPLEMENTATIONS.append((stub, tag_class, function))
+        for target in _EXTRA_TARGETS:
+            _overload_for(stub, tag_class, function, target)
+        return function
+
+    return register
+
+
+_EXTRA_TARGETS = []
+
+
+def register_for_target(target):
+    """Make every implementation (present and future) available to numba target ``target``.
+
+    The CUDA backend calls this with ``"cuda"`` when it is imported.
+    """
+    if target in _EXTRA_TARGETS:
+        return
+    _EXTRA_TARGETS.append(target)
+    for stub, tag_class, function in _IMPLEMENTATIONS:
+        _overload_for(stub, tag_class, function, target)
+    for pair_class, prior_class in _PAIR_PRIORS:
+        _overload_prior_of(pair_class, prior_class, target)

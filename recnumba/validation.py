@@ -1,0 +1,86 @@
+"""Argument checks shared by ``api``, ``dataset``, ``container`` and ``blocks``: one limit, one message,
+one exception type per rule.
+
+Wrong *kind* of object (a tuple where a distribution or plan belongs): ``TypeError``. Right kind,
+bad value (negative seed, index out of range, NaN): ``ValueError`` naming the argument and the fix.
+"""
+
+import math
+
+import numpy as np
+
+from recnumba.random.philox import SEED_LIMIT
+
+INDEX_LIMIT = 1 << 63   # indices are int64 codes n >= 0
+BLOCK_LIMIT = 1 << 32   # stream keys (block ids) are 32-bit counter words
+INT64_LIMIT = 1 << 63
+
+__all__ = ["INDEX_LIMIT", "BLOCK_LIMIT", "check_seed", "check_int", "check_block_ids", "check_indices",
+           "check_plan", "check_bits"]
+
+
+def _is_integer(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_seed(seed):
+    """The shared seed as a Python int in [0, 2^62), or ValueError."""
+    if not _is_integer(seed):
+        raise ValueError(f"seed must be an integer in [0, 2^62); got {seed!r}")
+    if not 0 <= int(seed) < SEED_LIMIT:
+        raise ValueError(f"seed must be in [0, 2^62); got {seed}. Use a non-negative seed below 2^62.")
+    return int(seed)
+
+
+def check_int(value, name, minimum=0, limit=INT64_LIMIT):
+    """``value`` as a Python int in [minimum, limit), or ValueError naming ``name``."""
+    if not _is_integer(value) or not minimum <= int(value) < limit:
+        upper = f" below 2^{int(math.log2(limit))}" if limit == 1 << int(math.log2(limit)) else f" below {limit}"
+        raise ValueError(f"{name} must be an integer >= {minimum}{upper}; got {value!r}")
+    return int(value)
+
+
+def check_bits(value, name, minimum=0.0):
+    """A finite number of bits >= ``minimum`` as float, or ValueError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not (minimum <= float(value) < math.inf):
+        raise ValueError(f"{name} must be a finite number of bits >= {minimum}; got {value!r}")
+    return float(value)
+
+
+def check_block_ids(block_ids, num_blocks):
+    """Stream keys (B,) int64 in [0, 2^32); default 0..B-1."""
+    if block_ids is None:
+        return np.arange(num_blocks, dtype=np.int64)
+    ids = np.asarray(block_ids)
+    if ids.shape != (num_blocks,) or not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"block_ids must be {num_blocks} integers (one per block); got {block_ids!r}")
+    if np.any(ids < 0) or np.any(ids >= BLOCK_LIMIT):
+        raise ValueError("block_ids must be in [0, 2^32)")
+    return ids.astype(np.int64)
+
+
+def check_indices(index, name="index"):
+    """Integer codes in [0, 2^63) as an int64 array of the input's shape, or ValueError."""
+    values = np.asarray(index)
+    if values.dtype == object:
+        if not all(_is_integer(v) for v in values.ravel()):
+            raise ValueError(f"{name} must be integers >= 0; got {index!r:.100}")
+        if any(int(v) < 0 or int(v) >= INDEX_LIMIT for v in values.ravel()):
+            raise ValueError(f"{name} must be in [0, 2^63): no encode produces a negative or larger index")
+        return values.astype(np.int64)
+    if values.dtype == bool or not np.issubdtype(values.dtype, np.integer):
+        raise ValueError(f"{name} must be integers >= 0 (an int or an int array); got dtype {values.dtype}")
+    if bool(np.any(values < 0)) or (values.dtype == np.uint64 and bool(np.any(values >= np.uint64(INDEX_LIMIT)))):
+        raise ValueError(f"{name} must be in [0, 2^63): no encode produces a negative or larger index")
+    return values.astype(np.int64)
+
+
+def check_plan(plan):
+    """``plan`` if it is a ``recnumba.BlockPlan``, else TypeError."""
+    from recnumba.blocks import BlockPlan  # blocks imports this module
+
+    if not isinstance(plan, BlockPlan):
+        raise TypeError(f"plan must be a recnumba.BlockPlan (BlockPlan.build or BlockPlan.load); "
+                        f"got {type(plan).__name__}")
+    return plan
