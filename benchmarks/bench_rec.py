@@ -20,7 +20,7 @@ except ImportError:  # running from a checkout with `asv run --python=same`: use
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import recnumba as rn
 
-from recnumba.kernels import reference
+from recnumba import reference
 
 SEED = 2024
 PFR_DIM = 5

@@ -8,7 +8,7 @@
     per-dimension KS tests of the decoded samples against Q at the Bonferroni level 1e-3 / D, plain
     ORC vs partitioned ORC (target weights, ``Partition.uniform(16, min(KL - 4, 47))``);
 (c) ORC throughput in candidate-dims/s, the numba kernel vs the vectorised numpy reference
-    (``recnumba.kernels.reference.orc_select``) on the same inputs, with an index cross-check;
+    (``recnumba.reference.orc_select``) on the same inputs, with an index cross-check;
 (d) decode throughput in blocks/s.
 
 Full run: about 2.5 minutes on 2 idle cores (151 s measured); ``--quick``: under a minute.
@@ -32,7 +32,7 @@ except ImportError:  # run from a checkout without installing: use the working t
     import recnumba as rn
 
 from recnumba.demo import log2_ratio, partition_bits, repeat_rows, solve_target
-from recnumba.kernels import reference
+from recnumba import reference
 
 SEED = 2024
 KS_LEVEL = 1e-3

@@ -1,19 +1,21 @@
-"""Plain-numpy reference implementation of every kernel: the oracle the fast code is tested against.
+"""Plain-numpy reference implementation of the search: the oracle the fast code is tested against.
 
-It follows the same definitions as ``recnumba.kernels`` (same Philox streams, same candidate
+It follows the same definitions as ``recnumba.search`` (same Philox streams, same candidate
 addressing, same bin tables and stopping rule) but is written independently, vectorised over
-candidates with numpy and scipy (``scipy.special.ndtri``/``log_ndtr`` instead of our numba
-numerics). It is also the "vectorised numpy" baseline of the throughput benchmark. One block at a
-time; all inputs are standardised by the prior (see ``recnumba.kernels.candidates``).
+candidates with numpy, and takes each family's device functions from the family's own numpy/scipy
+``reference`` (``Pair.reference``) instead of our numba numerics. It is also the "vectorised
+numpy" baseline of the throughput benchmark. One block at a time; target parameters ``a``, ``b``
+are standardised by the prior (see ``recnumba.families.protocol``); every function takes the family
+pair as ``pair=`` (default: Gaussian target and prior).
 """
 
 import numpy as np
-from scipy import special
+
+from recnumba.families.gaussian import GAUSSIAN_PAIR
 
 _M0, _M1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
 _W0, _W1 = np.uint64(0x9E3779B9), np.uint64(0xBB67AE85)
 _MASK = np.uint64(0xFFFFFFFF)
-_WEIGHT_KINDS = ("ratio", "target")
 
 
 def philox4x32_10(c0, c1, c2, c3, k0, k1):
@@ -49,44 +51,14 @@ def keyed_uniforms(seed, domain, block, indices, num_slots):
     return out
 
 
-def bin_quantile(interval, num_intervals, u):
-    """Antisymmetric standard-normal quantile of (interval + u) / num_intervals."""
-    lower = interval + u
-    upper = (num_intervals - 1 - interval) + (1.0 - u)
-    return np.where(lower <= upper, special.ndtri(lower / num_intervals), -special.ndtri(upper / num_intervals))
-
-
-def log_ratio(x, t_loc, t_scale):
-    return -np.log(t_scale) - 0.5 * ((x - t_loc) / t_scale) ** 2 + 0.5 * x**2
-
-
-def _log_sup_ratio(lower, upper, t_loc, t_scale):
-    """sup of log_ratio over [lower, upper] for t_scale < 1 (concave case), vectorised."""
-    peak = t_loc / (1.0 - t_scale**2)
-    return log_ratio(np.clip(peak, lower, upper), t_loc, t_scale)
-
-
-def _log_mass(lower, upper, t_loc, t_scale):
-    a, b = (lower - t_loc) / t_scale, (upper - t_loc) / t_scale
-    flip = a > 0
-    a, b = np.where(flip, -b, a), np.where(flip, -a, b)
-    log_b, log_a = special.log_ndtr(b), special.log_ndtr(a)
-    with np.errstate(divide="ignore"):
-        return log_b + np.log(-np.expm1(log_a - log_b))
-
-
-def dimension_tables(t_loc, t_scale, num_intervals, weights):
-    """(cdf, log_pi, log_bound) of one dimension, following ``kernels.bin_weights``."""
-    edges = np.arange(num_intervals + 1)
-    lower_half = 2 * edges <= num_intervals
-    position = np.where(lower_half, special.ndtri(edges / num_intervals),
-                        -special.ndtri((num_intervals - edges) / num_intervals))
+def dimension_tables(a, b, num_intervals, weights, pair=GAUSSIAN_PAIR):
+    """(cdf, log_pi, log_bound) of one dimension, following ``search.core.dimension_bin_tables``."""
+    ref = pair.reference
+    position = ref.std_edges(num_intervals)
     lower, upper = position[:-1], position[1:]
-    if t_scale < 1:
-        log_sup = _log_sup_ratio(lower, upper, t_loc, t_scale)
-    else:  # flat ratio (identical distributions) or unbounded
-        log_sup = np.full(num_intervals, 0.0 if (t_scale == 1 and t_loc == 0) else np.inf)
-    log_weight = log_sup if weights == "ratio" else _log_mass(lower, upper, t_loc, t_scale)
+    log_sup = ref.log_sup_ratio(lower, upper, a, b)
+    with np.errstate(divide="ignore"):
+        log_weight = log_sup if weights == "ratio" else ref.log_target_mass(lower, upper, a, b)
     if np.any(np.isposinf(log_weight)):
         return np.ones(num_intervals), np.full(num_intervals, -np.inf), np.inf
     cdf = np.cumsum(np.exp(log_weight - log_weight.max()))
@@ -100,12 +72,12 @@ def dimension_tables(t_loc, t_scale, num_intervals, weights):
     return cdf, log_pi, log_bound
 
 
-def _tables(t_loc, t_scale, intervals, weights):
-    tables = [dimension_tables(t_loc[d], t_scale[d], int(intervals[d]), weights) for d in range(len(intervals))]
+def _tables(t_loc, t_scale, intervals, weights, pair):
+    tables = [dimension_tables(t_loc[d], t_scale[d], int(intervals[d]), weights, pair) for d in range(len(intervals))]
     return [t[0] for t in tables], [t[1] for t in tables], float(sum(t[2] for t in tables))
 
 
-def _score_candidates(seed, block, steps, t_loc, t_scale, intervals, cdfs, log_pis, counts):
+def _score_candidates(seed, block, steps, t_loc, t_scale, intervals, cdfs, log_pis, counts, pair):
     """Arrival-free part of the search for candidates ``steps``.
 
     Returns (indices, score offsets -ln r' of each candidate, arrival-time uniforms).
@@ -128,32 +100,33 @@ def _score_candidates(seed, block, steps, t_loc, t_scale, intervals, cdfs, log_p
         counts[j] = local[position] + 1
     indices = local * num_bins + bins
     shared = keyed_uniforms(seed, 0, block, indices, num_dims)
-    x = bin_quantile(digits, intervals, shared)
-    log_r = log_ratio(x, t_loc, t_scale).sum(axis=1)
+    x = pair.reference.std_quantile(digits, intervals, shared)
+    with np.errstate(divide="ignore"):
+        log_r = pair.reference.log_ratio(x, t_loc, t_scale).sum(axis=1)
     return indices, -log_r + np.log(num_bins) + log_pi, private[:, 0]
 
 
-def orc_select(t_loc, t_scale, intervals, weights, seed, block, num_samples):
+def orc_select(t_loc, t_scale, intervals, weights, seed, block, num_samples, pair=GAUSSIAN_PAIR):
     """ORC over exactly ``num_samples`` candidates; returns the selected index."""
     intervals = np.asarray(intervals, dtype=np.int64)
-    cdfs, log_pis, _ = _tables(t_loc, t_scale, intervals, weights)
+    cdfs, log_pis, _ = _tables(t_loc, t_scale, intervals, weights, pair)
     steps = np.arange(num_samples, dtype=np.int64)
     indices, offsets, u_time = _score_candidates(
-        seed, block, steps, t_loc, t_scale, intervals, cdfs, log_pis, {}
+        seed, block, steps, t_loc, t_scale, intervals, cdfs, log_pis, {}, pair
     )
     arrival = np.cumsum(-np.log(u_time) * (num_samples / (num_samples - steps)))
     return int(indices[np.argmin(np.log(arrival) + offsets)])
 
 
-def pfr_select(t_loc, t_scale, intervals, weights, seed, block, chunk=4096, max_steps=10**8):
+def pfr_select(t_loc, t_scale, intervals, weights, seed, block, chunk=4096, max_steps=10**8, pair=GAUSSIAN_PAIR):
     """Exact PFR with the optimal stopping rule; returns (index, steps)."""
     intervals = np.asarray(intervals, dtype=np.int64)
-    cdfs, log_pis, log_bound = _tables(t_loc, t_scale, intervals, weights)
+    cdfs, log_pis, log_bound = _tables(t_loc, t_scale, intervals, weights, pair)
     counts, arrival, best, best_index = {}, 0.0, np.inf, -1
     for start in range(0, max_steps, chunk):
         steps = np.arange(start, start + chunk, dtype=np.int64)
         indices, offsets, u_time = _score_candidates(
-            seed, block, steps, t_loc, t_scale, intervals, cdfs, log_pis, counts
+            seed, block, steps, t_loc, t_scale, intervals, cdfs, log_pis, counts, pair
         )
         arrivals = arrival + np.cumsum(-np.log(u_time))
         log_arrivals = np.log(arrivals)
@@ -171,11 +144,11 @@ def pfr_select(t_loc, t_scale, intervals, weights, seed, block, chunk=4096, max_
     raise RuntimeError("reference PFR reached max_steps")
 
 
-def decode(index, p_loc, p_scale, intervals, seed, block):
+def decode(index, p_loc, p_scale, intervals, seed, block, pair=GAUSSIAN_PAIR):
     """The sample (original units) of candidate ``index``."""
     intervals = np.asarray(intervals, dtype=np.int64)
     strides = np.cumprod(np.concatenate([[1], intervals[:-1]])).astype(np.int64)
     num_bins = int(np.prod(intervals))
     digits = (index % num_bins // strides) % intervals
     u = keyed_uniforms(seed, 0, block, [index], len(intervals))[0]
-    return p_loc + p_scale * bin_quantile(digits, intervals, u)
+    return p_loc + p_scale * pair.reference.std_quantile(digits, intervals, u)

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 
 import recnumba as rn
-from recnumba.kernels import cuda_kernels
+from recnumba.backends import cuda as cuda_kernels
 
 
 def bits_equal(a, b):

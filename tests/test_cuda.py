@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import recnumba as rn
-from recnumba import api
+from recnumba import backends
 
 HERE = os.path.dirname(__file__)
 
@@ -89,34 +89,48 @@ def test_backend_must_be_known():
 
 
 def test_cuda_backend_without_gpu_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(api, "_cuda_state", {"module": None, "reason": "no CUDA driver or GPU was found"})
+    monkeypatch.setitem(backends._loaded, "cuda", (None, "no CUDA driver or GPU was found"))
     prior = rn.Gaussian([0.0, 0.0], [1.0, 1.0])
     target = rn.Gaussian([0.3, -0.2], [0.5, 0.5])
     with pytest.raises(rn.BackendUnavailable, match='backend="cpu"'):
         rn.encode(target, prior, 1, backend="cuda")
     with pytest.raises(rn.BackendUnavailable, match="numba-cuda"):
         rn.decode(3, prior, 1, backend="cuda")
-    # "auto" quietly uses the CPU, with the CPU's answer.
-    auto = rn.encode(target, prior, 1, backend="auto")
-    cpu = rn.encode(target, prior, 1)
-    assert auto.index == cpu.index and np.array_equal(auto.sample, cpu.sample)
+    # "auto" quietly uses the CPU, with the CPU's answer, even for a batch large enough for a GPU.
+    many_prior = rn.Gaussian(np.zeros((300, 2)), np.ones((300, 2)))
+    many_target = rn.Gaussian(np.full((300, 2), 0.3), np.full((300, 2), 0.5))
+    auto = rn.encode(many_target, many_prior, 1, backend="auto")
+    cpu = rn.encode(many_target, many_prior, 1)
+    assert np.array_equal(auto.index, cpu.index) and np.array_equal(auto.sample, cpu.sample)
 
 
 def test_real_availability_probe_does_not_crash():
     # On CI there is no GPU: the probe must say so (False) rather than raise, and backend="cuda"
-    # must then refuse with the probe's reason; with a GPU it must hand out the kernels.
-    api._cuda_state.clear()
+    # must then refuse with the probe's reason; with a GPU it must hand out the CUDA module.
+    saved = backends._loaded.pop("cuda", None)
     try:
-        kernels = api._cuda_kernels()
-        assert kernels is None or kernels.is_available()
-        if kernels is None:
-            assert api._cuda_state["reason"]
-            with pytest.raises(rn.BackendUnavailable, match=re.escape(api._cuda_state["reason"])):
-                api._select_backend("cuda", 1)
+        module, reason = backends._load("cuda")
+        if module is None:
+            assert reason
+            with pytest.raises(rn.BackendUnavailable, match=re.escape(reason)):
+                backends.resolve("cuda", 1)
         else:
-            assert api._select_backend("cuda", 1) is kernels
+            assert module.is_available()[0] and backends.resolve("cuda", 1) is module
+            assert module.select is not None and module.decode is not None
     finally:
-        api._cuda_state.clear()
+        backends._loaded.pop("cuda", None)
+        if saved is not None:
+            backends._loaded["cuda"] = saved
+
+
+def test_backend_registry_resolves_cpu_and_names_every_backend():
+    from recnumba.backends import cpu
+
+    assert backends.resolve("cpu", 1) is cpu
+    assert set(rn.BACKENDS) >= {"cpu", "cuda", "auto"}
+    assert backends.resolve("auto", 1) is cpu  # small batches never start an accelerator
+    with pytest.raises(ValueError, match="backend name"):
+        backends.register_backend("auto", "x")
 
 
 def _compile_ptx_or_skip(kernel, signature):
@@ -141,33 +155,42 @@ def _compile_ptx_or_skip(kernel, signature):
 
 
 def _kernel_signatures():
-    from numba import boolean, float64, int64
+    from numba import boolean, float64, int64, uint64
 
     a1i, a1f, a1b = int64[::1], float64[::1], boolean[::1]
-    a2i, a2f = int64[:, ::1], float64[:, ::1]
+    a2i, a2f, a3f = int64[:, ::1], float64[:, ::1], float64[:, :, ::1]
     return {
-        "_draw_kernel": (int64, a1i, int64, int64, a1i, a1i, a1i, a2f, a2f, a2f, a2i, a2f),
+        "_draw_kernel": (uint64, a1i, boolean, int64, int64, a1i, a1i, a1i, int64, a2f, a2f, a2f, a2i, a2f),
         "_arrival_kernel": (a2f, int64),
         "_key_kernel": (a2i, int64, int64, a2i),
         "_bitonic_kernel": (a2i, int64, int64, int64),
         "_bitonic_local_kernel": (a2i, int64, int64, int64, int64),
         "_rank_kernel": (a2i, int64, int64, a2i),
-        "_score_kernel": (int64, a1i, int64, int64, a1i, a1i, a2f, a2f, a2f, a2i, a2f, a2i, a2f, a2i),
         "_finish_kernel": (int64, int64, a1f, a2f, a2i, a2i, a2f, a2i, a1i, a1i, a1b),
-        "_decode_kernel": (a1i, a2f, a2f, a1i, a1i, int64, int64, a1i, a2f),
+    }, {
+        "score": (uint64, a1i, int64, a1i, a1i, a1i, int64, a3f, a2f, a2i, a2f, a2i, a2f, a2i),
+        "decode": (a1i, a2f, a2f, a1i, a1i, a1i, int64, uint64, a1i, a2f),
     }
 
 
 @pytest.fixture(scope="module")
 def ptx():
-    """PTX of every kernel for sm_90, compiled without a GPU (needs numba-cuda and NVVM)."""
+    """PTX of every kernel (score and decode kernels of every family) for sm_90, compiled without a
+    GPU (needs numba-cuda and NVVM)."""
     pytest.importorskip("numba_cuda", reason="PTX checks use numba-cuda, the CUDA target recnumba supports")
-    from recnumba.kernels import cuda_kernels
+    from recnumba.backends import cuda as cuda_backend
+    from recnumba.families import supported_pairs
 
-    if cuda_kernels.SIMULATOR:
+    if cuda_backend.SIMULATOR:
         pytest.skip("simulator: no PTX")
-    return {name: _compile_ptx_or_skip(getattr(cuda_kernels, name), signature)
-            for name, signature in _kernel_signatures().items()}
+    shared, per_family = _kernel_signatures()
+    out = {name: _compile_ptx_or_skip(getattr(cuda_backend, name), signature) for name, signature in shared.items()}
+    for pair in supported_pairs():
+        out[f"score {pair.name}"] = _compile_ptx_or_skip(
+            cuda_backend._score_kernel_for(pair.tag), per_family["score"])
+        out[f"decode {pair.prior.__name__}"] = _compile_ptx_or_skip(
+            cuda_backend._decode_kernel_for(pair.prior.prior_tag), per_family["decode"])
+    return out
 
 
 def test_every_kernel_compiles_for_a_real_gpu(ptx):
@@ -176,10 +199,13 @@ def test_every_kernel_compiles_for_a_real_gpu(ptx):
 
 
 def test_decode_kernel_ptx_has_no_fused_multiply_add(ptx):
-    decode = ptx["_decode_kernel"]
-    assert len(re.findall(r"\bmul\.rn\.f64", decode)) > 100  # the coordinate maths is there ...
-    assert not re.findall(r"\bfma\.[a-z]+\.f64", decode)  # ... and never fused
-    assert not re.findall(r"\bmul\.f64", decode)  # (an unrounded mul could be fused by ptxas)
-    assert not re.findall(r"\b(div|sqrt)\.(approx|full)", decode)  # correctly rounded only
+    decoders = {name: text for name, text in ptx.items() if name.startswith("decode ")}
+    assert "decode Gaussian" in decoders
+    for name, decode in decoders.items():
+        assert re.findall(r"\bmul\.rn\.f64", decode), name  # the placement loc + scale * x is there ...
+        assert not re.findall(r"\bfma\.[a-z]+\.f64", decode), name  # ... and never fused
+        assert not re.findall(r"\bmul\.f64", decode), name  # (an unrounded mul could be fused by ptxas)
+        assert not re.findall(r"\b(div|sqrt)\.(approx|full)", decode), name  # correctly rounded only
+    assert len(re.findall(r"\bmul\.rn\.f64", decoders["decode Gaussian"])) > 100  # AS241 in portable maths
     # The search's scores may use FMAs (a few-ulp change can only flip an exact tie).
-    assert re.findall(r"\bfma\.rn\.f64", ptx["_score_kernel"])
+    assert re.findall(r"\bfma\.rn\.f64", ptx["score Gaussian target / Gaussian prior"])

@@ -110,8 +110,12 @@ def test_bad_inputs(orc_case):
         decode_dataset(enc.indices[:, :-1], prior, plan, SEED)
     with pytest.raises(ValueError, match="num_samples"):
         encode_dataset(targets, prior, plan, SEED, method="pfr", num_samples=8)
-    with pytest.raises(ValueError, match="BlockPlan"):
+    with pytest.raises(TypeError, match="BlockPlan"):  # a wrong kind of object, as in container
         encode_dataset(targets, prior, [1, 2], SEED)
+    with pytest.raises(TypeError, match="BlockPlan"):
+        decode_dataset(enc.indices, prior, "plan.json", SEED)
+    with pytest.raises(TypeError, match="recnumba distribution"):
+        encode_dataset((np.zeros(D), np.ones(D)), prior, plan, SEED)
     with pytest.raises(ValueError, match="chunk"):
         encode_dataset(targets, prior, plan, SEED, chunk=0)
 

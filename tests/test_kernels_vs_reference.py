@@ -4,8 +4,12 @@ import numpy as np
 import pytest
 
 import recnumba as rn
-from recnumba.kernels import reference
-from recnumba.kernels.bin_weights import WEIGHT_NAMES, dimension_bin_tables
+from recnumba import reference
+from recnumba.families.gaussian import GaussianPair
+from recnumba.search.core import dimension_bin_tables
+from recnumba.search.params import WEIGHT_NAMES
+
+GAUSSIAN = GaussianPair()
 
 
 def _random_target(rng, dim, spread=0.8, scale_range=(0.15, 0.6)):
@@ -17,7 +21,7 @@ def _random_target(rng, dim, spread=0.8, scale_range=(0.15, 0.6)):
 def test_bin_tables_match_reference(weights, t_loc, t_scale, count):
     log_pi = np.empty(count)
     cdf = np.empty(count)
-    bound = dimension_bin_tables(t_loc, t_scale, count, WEIGHT_NAMES[weights], 0, log_pi, cdf)
+    bound = dimension_bin_tables(GAUSSIAN, t_loc, t_scale, count, WEIGHT_NAMES[weights], 0, log_pi, cdf)
     ref_cdf, ref_log_pi, ref_bound = reference.dimension_tables(t_loc, t_scale, count, weights)
     np.testing.assert_allclose(cdf, ref_cdf, rtol=1e-12, atol=1e-300)
     live = np.isfinite(ref_log_pi)
@@ -32,7 +36,7 @@ def test_ratio_weights_bound_is_upper_riemann_sum():
     bounds = []
     for count in (1, 4, 16, 64, 256):
         log_pi, cdf = np.empty(count), np.empty(count)
-        bounds.append(dimension_bin_tables(1.0, 0.2, count, WEIGHT_NAMES["ratio"], 0, log_pi, cdf))
+        bounds.append(dimension_bin_tables(GAUSSIAN, 1.0, 0.2, count, WEIGHT_NAMES["ratio"], 0, log_pi, cdf))
     assert all(a > b for a, b in zip(bounds, bounds[1:]))
     assert 0 < bounds[-1] < 0.1 * bounds[0]  # ln r'_max -> 0 (r'_max -> 1)
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from recnumba.kernels import reference
+from recnumba import reference
 from recnumba.random.philox import (
     philox4x32_10,
     private_uniform,

@@ -1,9 +1,12 @@
 """CUDA backend: batched PFR/ORC selection and decoding on one GPU, same codes as the CPU.
 
-This is the only module that imports ``numba.cuda``; ``recnumba.api`` imports it lazily, so
-recnumba works without numba-cuda or a GPU. The kernels call the very ``@njit`` functions the CPU
-kernels use (Philox streams, bin draws, candidate coordinates, scores): numba-cuda compiles them as
-device functions.
+This is the only module that imports ``numba.cuda``; the backend registry (``recnumba.backends``)
+imports it on first use, so recnumba works without numba-cuda or a GPU. The kernels call the very
+``@njit`` functions of the search core (``recnumba.search.core``: Philox streams, bin draws, the
+coordinate loop, scores, decoding): numba-cuda compiles them as device functions. The kernels that
+touch a family's device functions (scoring, decoding) are built once per family pair / prior family
+(``_score_kernel_for``, ``_decode_kernel_for``), with the family's tag as a compile-time constant;
+the decisions (exact / ORC / auto, hopeless bounds) come from ``recnumba.search.policy``.
 
 Pipeline for B blocks and the first S search steps of each (rounds of doubling S, up to N for ORC
 and ``max_steps`` for PFR, stop as soon as every block's stopping rule has fired):
@@ -15,7 +18,7 @@ and ``max_steps`` for PFR, stop as soon as every block's stopping rule has fired
 3. Partitioned only: the local index k_t of step t in its bin (the number of earlier steps that drew
    the same bin) by a bitonic sort of ``j_t * S2 + t`` keys per block (``_bitonic_kernel``) and a
    lower-bound search for each key's run start (``_rank_kernel``). Plain REC has k_t = t.
-4. ``_score_kernel``: one thread block per (block, tile of steps) scores its candidates
+4. the score kernel: one thread block per (block, tile of steps) scores its candidates
    ``ln T_t - ln r(x) + ln J + ln pi_j`` and reduces them in shared memory to the tile's minimum.
 5. ``_finish_kernel``: one thread per block takes the minimum over tiles (ties: earliest step) and
    binary-searches the step where the CPU's stopping rule fires (arrival times only grow), which
@@ -28,7 +31,7 @@ summed in chunks: about 1e-14 relative at 2^16 steps, 1e-13 at 2^22), which can 
 selection only if two candidates score within that of each other; otherwise it is the CPU's. Any
 block the GPU cannot finish (a search longer than the largest round, degenerate targets, unbounded
 or hopeless PFR, keys that would overflow int64) is handed to the CPU kernel, which gives the
-reference answer. Bin tables are built on the host (``batch_bin_tables``) one launch group at a
+reference answer. Bin tables are built on the host (``cpu.bin_tables_parallel``) one launch group at a
 time and uploaded; the bins themselves are drawn on the device.
 
 Under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` before numba is imported) the kernels run
@@ -49,21 +52,14 @@ from numba import config, cuda  # noqa: E402
 from numba.core.errors import NumbaError  # noqa: E402
 from numba.extending import overload  # noqa: E402
 
+from recnumba.backends import cpu  # noqa: E402
+from recnumba.families import protocol  # noqa: E402
 from recnumba.numerics.portable import mul_rn  # noqa: E402
-from recnumba.kernels.bin_weights import WEIGHTS_RATIO  # noqa: E402
-from recnumba.kernels.selection import (  # noqa: E402
-    STATUS_OK,
-    _HOPELESS_FACTOR_LOG,
-    batch_bin_bounds,
-    batch_bin_tables,
-    candidate_log_ratio_of_bin,
-    decode_block,
-    draw_bin,
-    select_batch,
-    select_serial,
-)
-from recnumba.random.philox import private_uniform_pair  # noqa: E402
+from recnumba.random.philox import private_uniform_pair  # noqa: E402,F401  (kept for check scripts)
+from recnumba.search import core, policy  # noqa: E402
+from recnumba.search.params import STATUS_OK, BinGrid, SearchOutput  # noqa: E402
 
+NAME = "cuda"
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 
 #: Threads per block of the tiled kernels (the simulator runs each thread in Python: keep it small).
@@ -87,6 +83,10 @@ def _mul_rn_cuda(a, b):
         return cuda.libdevice.dmul_rn(a, b)  # never contracted into an FMA
 
     return impl
+
+
+# Every family's device functions, for the CUDA target too.
+protocol.register_for_target("cuda")
 
 
 if SIMULATOR:
@@ -132,11 +132,12 @@ PHASE_SECONDS = None
 
 
 def is_available():
-    """True when a CUDA GPU (or the CUDA simulator) can run the kernels."""
+    """(True, None) when a CUDA GPU (or the CUDA simulator) can run the kernels, else (False, reason)."""
     try:
-        return bool(cuda.is_available())
+        available = bool(cuda.is_available())
     except (NumbaError, OSError, RuntimeError):  # driver missing or broken
-        return False
+        available = False
+    return (True, None) if available else (False, "no CUDA driver or GPU was found")
 
 
 # --------------------------------------------------------------------------------------------
@@ -146,13 +147,11 @@ def is_available():
 
 @cuda.jit
 def _draw_kernel(
-    seed, block_ids, num_samples, num_steps, intervals, offsets, strides, log_pi, cdf,
+    seed, block_ids, orc, num_samples, num_steps, intervals, offsets, strides, num_bins, log_pi, cdf,
     increments, bins, log_weights,
 ):
     """Per (block b, step t): arrival increment, bin j_t and ln pi_j (grid-stride over B*S)."""
-    intervals = _native(intervals)
-    offsets = _native(offsets)
-    strides = _native(strides)
+    grid = BinGrid(_native(intervals), _native(offsets), _native(strides), num_bins)
     log_pi = _native(log_pi)
     cdf = _native(cdf)
     total = np.int64(block_ids.shape[0]) * np.int64(num_steps)
@@ -163,14 +162,8 @@ def _draw_kernel(
         b = position // num_steps
         t = position - b * num_steps
         block = block_ids[b]
-        u_time, _ = private_uniform_pair(seed, block, t, 0)
-        increment = -math.log(u_time)
-        if num_samples > 0:
-            increment *= float(num_samples) / float(num_samples - t)
-        increments[b, t] = increment
-        bin_index, log_weight = draw_bin(
-            seed, block, t, intervals, offsets, strides, log_pi[b], cdf[b], scratch, False
-        )
+        increments[b, t] = core.arrival_increment(seed, block, t, orc, num_samples)
+        bin_index, log_weight = core.draw_bin(seed, block, t, grid, log_pi[b], cdf[b], scratch, False)
         bins[b, t] = bin_index
         log_weights[b, t] = log_weight
         position += stride
@@ -311,62 +304,76 @@ def _rank_kernel(keys, num_steps, padded_steps, local_index):
         position += stride
 
 
-@cuda.jit
-def _score_kernel(
-    seed, block_ids, num_steps, num_bins, intervals, strides, t_loc, t_scale, arrivals, bins,
-    log_weights, local_index, tile_score, tile_step,
-):
-    """Thread block (b, tile): score the tile's candidates and reduce to the best (score, step)."""
-    intervals = _native(intervals)
-    strides = _native(strides)
-    t_loc = _native(t_loc)
-    t_scale = _native(t_scale)
-    best_scores = cuda.shared.array(THREADS, np.float64)
-    best_steps = cuda.shared.array(THREADS, np.int64)
-    b = cuda.blockIdx.y
-    tile = cuda.blockIdx.x
-    thread = cuda.threadIdx.x
-    block = block_ids[b]
-    log_num_bins = math.log(float(num_bins))
-    best = math.inf
-    best_step = np.int64(-1)
-    first = np.int64(tile) * TILE
-    last = min(first + TILE, np.int64(num_steps))
-    t = first + thread
-    while t < last:
-        bin_index = bins[b, t]
-        if num_bins == 1:
-            index = t
-        else:
-            index = local_index[b, t] * num_bins + bin_index
-        log_ratio = candidate_log_ratio_of_bin(
-            seed, block, index, bin_index, intervals, strides, t_loc[b], t_scale[b]
-        )
-        score = math.log(arrivals[b, t]) - log_ratio + log_num_bins + log_weights[b, t]
-        if score < best:  # strict: the earliest of equal scores wins, as on the CPU
-            best = score
-            best_step = t
-        t += THREADS
-    best_scores[thread] = best
-    best_steps[thread] = best_step
-    cuda.syncthreads()
-    width = THREADS // 2
-    while width > 0:
-        if thread < width:
-            other = best_scores[thread + width]
-            other_step = best_steps[thread + width]
-            mine = best_scores[thread]
-            mine_step = best_steps[thread]
-            if other_step >= 0 and (
-                mine_step < 0 or other < mine or (other == mine and other_step < mine_step)
-            ):
-                best_scores[thread] = other
-                best_steps[thread] = other_step
+_SCORE_KERNELS = {}
+
+
+def _score_kernel_for(pair_tag):
+    """The scoring kernel of one family pair (numba-cuda specialises the shared device functions)."""
+    key = type(pair_tag)
+    if key not in _SCORE_KERNELS:
+        _SCORE_KERNELS[key] = _make_score_kernel(pair_tag)
+    return _SCORE_KERNELS[key]
+
+
+def _make_score_kernel(pair_tag):
+    pair = pair_tag  # a compile-time constant of the kernel
+
+    @cuda.jit
+    def score_kernel(
+        seed, block_ids, num_steps, intervals, offsets, strides, num_bins, targets, arrivals, bins,
+        log_weights, local_index, tile_score, tile_step,
+    ):
+        """Thread block (b, tile): score the tile's candidates and reduce to the best (score, step)."""
+        grid = BinGrid(_native(intervals), _native(offsets), _native(strides), num_bins)
+        targets = _native(targets)
+        best_scores = cuda.shared.array(THREADS, np.float64)
+        best_steps = cuda.shared.array(THREADS, np.int64)
+        b = cuda.blockIdx.y
+        tile = cuda.blockIdx.x
+        thread = cuda.threadIdx.x
+        block = block_ids[b]
+        log_num_bins = math.log(float(num_bins))
+        best = math.inf
+        best_step = np.int64(-1)
+        first = np.int64(tile) * TILE
+        last = min(first + TILE, np.int64(num_steps))
+        t = first + thread
+        while t < last:
+            bin_index = bins[b, t]
+            if num_bins == 1:
+                index = t
+            else:
+                index = local_index[b, t] * num_bins + bin_index
+            score = core.score_candidate(
+                pair, grid, seed, block, index, bin_index, targets[b], math.log(arrivals[b, t]),
+                log_num_bins, log_weights[b, t],
+            )
+            if score < best:  # strict: the earliest of equal scores wins, as on the CPU
+                best = score
+                best_step = t
+            t += THREADS
+        best_scores[thread] = best
+        best_steps[thread] = best_step
         cuda.syncthreads()
-        width //= 2
-    if thread == 0:
-        tile_score[b, tile] = best_scores[0]
-        tile_step[b, tile] = best_steps[0]
+        width = THREADS // 2
+        while width > 0:
+            if thread < width:
+                other = best_scores[thread + width]
+                other_step = best_steps[thread + width]
+                mine = best_scores[thread]
+                mine_step = best_steps[thread]
+                if other_step >= 0 and (
+                    mine_step < 0 or other < mine or (other == mine and other_step < mine_step)
+                ):
+                    best_scores[thread] = other
+                    best_steps[thread] = other_step
+            cuda.syncthreads()
+            width //= 2
+        if thread == 0:
+            tile_score[b, tile] = best_scores[0]
+            tile_step[b, tile] = best_steps[0]
+
+    return score_kernel
 
 
 @cuda.jit
@@ -418,21 +425,33 @@ def _finish_block(
     out_done[b] = lo < num_steps
 
 
-@cuda.jit
-def _decode_kernel(indices, p_loc, p_scale, intervals, strides, num_bins, seed, block_ids, out):
-    """One thread per block: the CPU's ``decode_block``, bit for bit."""
-    intervals = _native(intervals)
-    strides = _native(strides)
-    p_loc = _native(p_loc)
-    p_scale = _native(p_scale)
-    out = _native(out)
-    b = np.int64(cuda.grid(1))
-    while b < indices.shape[0]:  # grid-stride: any number of blocks
-        decode_block(
-            indices[b], p_loc[b], p_scale[b], intervals, strides, num_bins, seed, block_ids[b],
-            out[b],
-        )
-        b += np.int64(cuda.gridsize(1))
+_DECODE_KERNELS = {}
+
+
+def _decode_kernel_for(prior_tag):
+    """The decoding kernel of one prior family."""
+    key = type(prior_tag)
+    if key not in _DECODE_KERNELS:
+        _DECODE_KERNELS[key] = _make_decode_kernel(prior_tag)
+    return _DECODE_KERNELS[key]
+
+
+def _make_decode_kernel(prior_tag):
+    prior = prior_tag  # a compile-time constant of the kernel
+
+    @cuda.jit
+    def decode_kernel(indices, loc, scale, intervals, offsets, strides, num_bins, seed, block_ids, out):
+        """One thread per block: the CPU's ``core.decode_block``, bit for bit."""
+        grid = BinGrid(_native(intervals), _native(offsets), _native(strides), num_bins)
+        loc = _native(loc)
+        scale = _native(scale)
+        out = _native(out)
+        b = np.int64(cuda.grid(1))
+        while b < indices.shape[0]:  # grid-stride: any number of blocks
+            core.decode_block(prior, grid, seed, block_ids[b], indices[b], loc[b], scale[b], out[b])
+            b += np.int64(cuda.gridsize(1))
+
+    return decode_kernel
 
 
 # --------------------------------------------------------------------------------------------
@@ -466,50 +485,46 @@ def _group_size(num_steps, table_size, partitioned):
     return max(1, min(GROUP_BYTES // per_block, 65535))  # 65535: the grid.y limit
 
 
-def _bounds(t_loc, t_scale, intervals, offsets, weights_kind):
-    log_bound = np.empty(t_loc.shape[0], dtype=np.float64)
-    batch_bin_bounds(t_loc, t_scale, intervals, offsets, weights_kind, log_bound)
+def _bounds(pair_tag, targets, grid, weights):
+    log_bound = np.empty(targets.shape[0], dtype=np.float64)
+    cpu.bin_bounds(pair_tag, targets, grid, np.int64(weights), log_bound)
     return log_bound
 
 
-def _search_on_device(
-    t_loc, t_scale, weights_kind, partition_arrays, seed, block_ids, num_samples, num_steps,
-):
+def _search_on_device(pair_tag, targets, weights, grid, seed, block_ids, orc, num_samples, num_steps):
     """Run the first ``num_steps`` steps of every block's search. Returns (index, steps, done).
 
     ``done`` marks blocks whose stopping rule fired within those steps; their (index, steps) are
     the CPU's. The bin tables are built on the host one launch group at a time.
     """
-    intervals, offsets, strides, num_bins = partition_arrays
-    num_steps, num_samples, seed = int(num_steps), int(num_samples), int(seed)
-    num_blocks = t_loc.shape[0]
+    num_steps, num_samples, seed, num_bins = int(num_steps), int(num_samples), int(seed), int(grid.num_bins)
+    num_blocks = targets.shape[0]
     partitioned = num_bins > 1
     padded_steps = _next_power_of_two(num_steps)
     index = np.empty(num_blocks, dtype=np.int64)
     steps = np.empty(num_blocks, dtype=np.int64)
     done = np.empty(num_blocks, dtype=np.bool_)
-    group = _group_size(num_steps, int(offsets[-1]), partitioned)
-    d_intervals = cuda.to_device(intervals)
-    d_offsets = cuda.to_device(offsets)
-    d_strides = cuda.to_device(strides)
+    table_size = int(grid.offsets[-1])
+    group = _group_size(num_steps, table_size, partitioned)
+    d_intervals = cuda.to_device(np.ascontiguousarray(grid.intervals))
+    d_offsets = cuda.to_device(np.ascontiguousarray(grid.offsets))
+    d_strides = cuda.to_device(np.ascontiguousarray(grid.strides))
+    score_kernel = _score_kernel_for(pair_tag)
     timer = _PhaseTimer(PHASE_SECONDS)
     for start in range(0, num_blocks, group):
         timer.mark(None)
         rows = slice(start, min(start + group, num_blocks))
         count = rows.stop - rows.start
-        group_loc = np.ascontiguousarray(t_loc[rows])
-        group_scale = np.ascontiguousarray(t_scale[rows])
-        table_size = int(offsets[-1])
+        group_targets = np.ascontiguousarray(targets[rows])
         log_pi = np.empty((count, table_size), dtype=np.float64)
         cdf = np.empty((count, table_size), dtype=np.float64)
         log_bound = np.empty(count, dtype=np.float64)
-        batch_bin_tables(group_loc, group_scale, intervals, offsets, weights_kind, log_pi, cdf, log_bound)
+        cpu.bin_tables_parallel(pair_tag, group_targets, grid, np.int64(weights), log_pi, cdf, log_bound)
         timer.mark("bin tables (host)")
         d_ids = cuda.to_device(np.ascontiguousarray(block_ids[rows]))
         d_log_pi = cuda.to_device(log_pi)
         d_cdf = cuda.to_device(cdf)
-        d_t_loc = cuda.to_device(group_loc)
-        d_t_scale = cuda.to_device(group_scale)
+        d_targets = cuda.to_device(group_targets)
         d_bound = cuda.to_device(log_bound)
         arrivals = cuda.device_array((count, num_steps), dtype=np.float64)
         bins = cuda.device_array((count, num_steps), dtype=np.int64)
@@ -518,8 +533,8 @@ def _search_on_device(
         local_index = cuda.device_array((count, num_steps) if partitioned else (1, 1), dtype=np.int64)
         timer.mark("upload")
         _launch(_draw_kernel, _grid(count * num_steps), THREADS)(
-            np.int64(seed), d_ids, np.int64(num_samples), np.int64(num_steps), d_intervals,
-            d_offsets, d_strides, d_log_pi, d_cdf, arrivals, bins, log_weights,
+            np.uint64(seed), d_ids, bool(orc), np.int64(num_samples), np.int64(num_steps), d_intervals,
+            d_offsets, d_strides, np.int64(num_bins), d_log_pi, d_cdf, arrivals, bins, log_weights,
         )
         timer.mark("draw")
         _launch(_arrival_kernel, min(count, MAX_GRID), THREADS)(arrivals, np.int64(num_steps))
@@ -538,10 +553,9 @@ def _search_on_device(
         num_tiles = (num_steps + TILE - 1) // TILE
         tile_score = cuda.device_array((count, num_tiles), dtype=np.float64)
         tile_step = cuda.device_array((count, num_tiles), dtype=np.int64)
-        _launch(_score_kernel, (num_tiles, count), THREADS)(
-            np.int64(seed), d_ids, np.int64(num_steps), np.int64(num_bins), d_intervals,
-            d_strides, d_t_loc, d_t_scale, arrivals, bins, log_weights, local_index, tile_score,
-            tile_step,
+        _launch(score_kernel, (num_tiles, count), THREADS)(
+            np.uint64(seed), d_ids, np.int64(num_steps), d_intervals, d_offsets, d_strides,
+            np.int64(num_bins), d_targets, arrivals, bins, log_weights, local_index, tile_score, tile_step,
         )
         timer.mark("score")
         d_index = cuda.device_array(count, dtype=np.int64)
@@ -582,30 +596,27 @@ def _sort_rows(keys, count, padded_steps):
         stage *= 2
 
 
-def _search_in_rounds(
-    rows, first_round, limit, t_loc, t_scale, weights_kind, partition_arrays, seed, block_ids,
-    num_samples, outputs, cpu_rows,
-):
+def _search_in_rounds(rows, first_round, limit, orc, weights, pair_tag, targets, grid, spec, block_ids, out,
+                      cpu_rows):
     """Search blocks ``rows`` on the GPU in rounds of doubling length, up to ``limit`` steps.
 
     A round redoes steps 0..R-1 (its arrival times and bins do not depend on later steps) and
     settles every block whose stopping rule fired; ORC blocks are settled at R = N in any case.
     Blocks still open after the largest round (or ``limit``) are marked in ``cpu_rows``.
     """
-    out_index, out_steps, out_status, out_exact = outputs
     pending = rows
     round_steps = min(first_round, limit, MAX_ROUND)
     while pending.size:
         index, steps, done = _search_on_device(
-            t_loc[pending], t_scale[pending], weights_kind, partition_arrays, seed,
-            block_ids[pending], num_samples, round_steps,
+            pair_tag, targets[pending], weights, grid, spec.seed, block_ids[pending], orc,
+            spec.num_samples, round_steps,
         )
-        settled = done | ((num_samples > 0) & (round_steps == limit) & (index >= 0))
+        settled = done | (orc & (round_steps == limit) & (index >= 0))
         finished = pending[settled]
-        out_index[finished] = index[settled]
-        out_steps[finished] = steps[settled]
-        out_status[finished] = STATUS_OK
-        out_exact[finished] = num_samples == 0
+        out.index[finished] = index[settled]
+        out.steps[finished] = steps[settled]
+        out.status[finished] = STATUS_OK
+        out.exact[finished] = not orc
         pending = pending[~settled]
         if round_steps >= min(limit, MAX_ROUND):
             cpu_rows[pending] = True
@@ -613,79 +624,60 @@ def _search_in_rounds(
         round_steps = min(2 * round_steps, limit, MAX_ROUND)
 
 
-def select_cuda(
-    t_loc, t_scale, intervals, offsets, strides, num_bins, weights_kind, seed, block_ids,
-    num_samples, max_steps, exact_log_bound_limit, out_index, out_steps, out_status,
-    out_log_bound, out_exact,
-):
-    """``selection.select_batch`` on the GPU: same arguments, same outputs, same answers."""
-    num_samples, max_steps, num_bins = int(num_samples), int(max_steps), int(num_bins)
-    num_blocks = t_loc.shape[0]
-    partition_arrays = (intervals, offsets, strides, num_bins)
+def select(pair_tag, targets, grid, spec, block_ids, out):
+    """The CPU backend's ``select`` on the GPU: same arguments, same outputs, same answers.
+
+    Decisions come from ``recnumba.search.policy`` (evaluated on the host for every block); blocks
+    the GPU cannot finish are handed to the CPU backend, which gives the reference answer.
+    """
+    num_samples, max_steps, num_bins = int(spec.num_samples), int(spec.max_steps), int(grid.num_bins)
+    num_blocks = targets.shape[0]
     cpu_rows = np.zeros(num_blocks, dtype=np.bool_)
-    hopeless = math.log(float(max_steps)) + _HOPELESS_FACTOR_LOG
-    try_exact = num_samples > 0 and exact_log_bound_limit > -math.inf
-    exact_kind = WEIGHTS_RATIO if try_exact else weights_kind
     # Sort keys j * S2 + t must fit in int64; then every index k * J + j fits too.
     widest = max(num_samples, min(max_steps, MAX_ROUND))
     fits = num_bins * _next_power_of_two(widest) < 1 << 63
     gpu_rows = np.full(num_blocks, fits, dtype=np.bool_)
     cpu_rows |= ~gpu_rows
 
-    log_bound = _bounds(t_loc, t_scale, intervals, offsets, exact_kind)
-    out_log_bound[:] = log_bound
-    finite = np.isfinite(log_bound) & (log_bound <= hopeless)
-    no_rows = np.zeros(num_blocks, dtype=np.bool_)
-    if num_samples == 0:
-        exact_rows = gpu_rows & finite
-        cpu_rows |= gpu_rows & ~finite  # unbounded / hopeless: the CPU reports the status at once
-        orc_rows = no_rows
-    else:
-        exact_rows = gpu_rows & finite & (log_bound <= exact_log_bound_limit) if try_exact else no_rows
-        orc_rows = gpu_rows & ~exact_rows
-    outputs = (out_index, out_steps, out_status, out_exact)
+    action = np.empty(num_blocks, dtype=np.int64)
+    status = np.empty(num_blocks, dtype=np.int64)
+    cpu.first_actions(pair_tag, targets, grid, spec, out.log_bound, action, status)
+    report = np.flatnonzero(gpu_rows & (action == policy.ACTION_REPORT))
+    out.index[report], out.steps[report], out.exact[report] = -1, 0, True
+    out.status[report] = status[report]
+    exact_rows = np.flatnonzero(gpu_rows & (action == policy.ACTION_PFR))
+    orc_rows = np.flatnonzero(gpu_rows & (action == policy.ACTION_ORC))
+    first_weights = int(policy.first_weights(spec))
 
     # Exact PFR (also the first attempt of "auto"); blocks it cannot settle go to the CPU, which
     # repeats the search up to max_steps and, for "auto", falls back to ORC exactly as on the CPU.
-    _search_in_rounds(
-        np.flatnonzero(exact_rows), FIRST_ROUND, max_steps, t_loc, t_scale, exact_kind, partition_arrays,
-        seed, block_ids, 0, outputs, cpu_rows,
-    )
-    orc = np.flatnonzero(orc_rows)
-    if orc.size:
-        if exact_kind != weights_kind:
-            out_log_bound[orc] = _bounds(t_loc[orc], t_scale[orc], intervals, offsets, weights_kind)
-        bounded = np.isfinite(out_log_bound[orc])
-        for rows, first_round in ((orc[bounded], FIRST_ROUND), (orc[~bounded], num_samples)):
+    _search_in_rounds(exact_rows, FIRST_ROUND, max_steps, False, first_weights, pair_tag, targets, grid, spec,
+                      block_ids, out, cpu_rows)
+    if orc_rows.size:
+        if first_weights != int(spec.weights):
+            out.log_bound[orc_rows] = _bounds(pair_tag, np.ascontiguousarray(targets[orc_rows]), grid, spec.weights)
+        bounded = np.isfinite(out.log_bound[orc_rows])
+        for rows, first_round in ((orc_rows[bounded], FIRST_ROUND), (orc_rows[~bounded], num_samples)):
             # With an unbounded ratio ORC never stops early: go straight to all N steps.
-            _search_in_rounds(
-                rows, first_round, num_samples, t_loc, t_scale, weights_kind, partition_arrays, seed,
-                block_ids, num_samples, outputs, cpu_rows,
-            )
+            _search_in_rounds(rows, first_round, num_samples, True, int(spec.weights), pair_tag, targets, grid,
+                              spec, block_ids, out, cpu_rows)
 
-    cpu = np.flatnonzero(cpu_rows)
-    if cpu.size:
-        results = [np.empty(cpu.size, dtype=o.dtype) for o in (
-            out_index, out_steps, out_status, out_log_bound, out_exact)]
-        select = select_batch if cpu.size > 1 else select_serial
-        select(
-            np.ascontiguousarray(t_loc[cpu]), np.ascontiguousarray(t_scale[cpu]), intervals,
-            offsets, strides, num_bins, weights_kind, seed, np.ascontiguousarray(block_ids[cpu]),
-            num_samples, max_steps, exact_log_bound_limit, *results,
-        )
-        for target, values in zip(
-            (out_index, out_steps, out_status, out_log_bound, out_exact), results
-        ):
-            target[cpu] = values
+    rows = np.flatnonzero(cpu_rows)
+    if rows.size:
+        part = SearchOutput.empty(rows.size)
+        cpu.select(pair_tag, np.ascontiguousarray(targets[rows]), grid, spec,
+                   np.ascontiguousarray(block_ids[rows]), part)
+        for whole, values in zip(out, part):
+            whole[rows] = values
 
 
-def decode_cuda(indices, p_loc, p_scale, intervals, strides, num_bins, seed, block_ids, out):
-    """``selection.decode_batch`` on the GPU: the same samples, bit for bit."""
+def decode(prior_tag, indices, loc, scale, grid, seed, block_ids, out):
+    """The CPU backend's ``decode`` on the GPU: the same samples, bit for bit."""
     d_out = cuda.device_array(out.shape, dtype=np.float64)
-    _launch(_decode_kernel, _grid(indices.shape[0]), THREADS)(
-        cuda.to_device(indices), cuda.to_device(np.ascontiguousarray(p_loc)),
-        cuda.to_device(np.ascontiguousarray(p_scale)), cuda.to_device(intervals),
-        cuda.to_device(strides), np.int64(num_bins), np.int64(seed), cuda.to_device(block_ids),
-        d_out,
+    _launch(_decode_kernel_for(prior_tag), _grid(indices.shape[0]), THREADS)(
+        cuda.to_device(np.ascontiguousarray(indices)), cuda.to_device(np.ascontiguousarray(loc)),
+        cuda.to_device(np.ascontiguousarray(scale)), cuda.to_device(np.ascontiguousarray(grid.intervals)),
+        cuda.to_device(np.ascontiguousarray(grid.offsets)), cuda.to_device(np.ascontiguousarray(grid.strides)),
+        np.int64(grid.num_bins), np.uint64(seed), cuda.to_device(block_ids), d_out,
     )
     out[:] = d_out.copy_to_host()

@@ -11,5 +11,7 @@ search core through ``protocol``. Importing this package registers every built-i
 
 from recnumba.families.base import Family, Pair, dinf_bits, kl_bits, pair_of, register_pair, supported_pairs
 from recnumba.families.gaussian import Gaussian
+from recnumba.families.laplace import Laplace
+from recnumba.families.uniform import Uniform
 
-__all__ = ["Family", "Gaussian", "Pair", "dinf_bits", "kl_bits", "pair_of", "register_pair", "supported_pairs"]
+__all__ = ["Family", "Gaussian", "Laplace", "Pair", "Uniform", "dinf_bits", "kl_bits", "pair_of", "register_pair", "supported_pairs"]

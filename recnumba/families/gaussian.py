@@ -118,6 +118,9 @@ class Gaussian(Family):
     parameter_names = ("loc", "scale")
     prior_tag = GaussianPrior()
 
+    def __init__(self, loc, scale):
+        super().__init__(loc, scale)
+
     def _check(self, loc, scale):
         if np.any(scale <= 0):
             raise ValueError("scale must be > 0 everywhere (standard deviations, not variances)")
@@ -152,6 +155,14 @@ def _kl_nats(target, prior):
 
 def _dinf_nats(target, prior):
     return _elementwise(gaussian_math.log_sup_ratio, target.loc, target.scale, prior.loc, prior.scale)
+
+
+def _check(a, b):
+    if not np.all(b > 1e-150):
+        raise ValueError(
+            "target and prior are too far apart for float64 (target std / prior std must lie in "
+            "(1e-150, inf) and (target mean - prior mean) / prior std must be finite); rescale the latent"
+        )
 
 
 def _bounded(a, b):
@@ -198,6 +209,6 @@ class reference:
 
 GAUSSIAN_PAIR = register_pair(Pair(
     target=Gaussian, prior=Gaussian, tag=GaussianPair(), kl_nats=_kl_nats, dinf_nats=_dinf_nats,
-    bounded=_bounded, reference=reference,
+    bounded=_bounded, reference=reference, check=_check,
     exact_condition="every target std below the prior std (or equal to it, with equal means)",
 ))

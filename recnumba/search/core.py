@@ -129,6 +129,18 @@ def visit_candidate(prior, grid, seed, block, index, digits, scoring, log_sup, p
 
 
 @njit(cache=True)
+def score_candidate(pair, grid, seed, block, index, bin_index, target, log_arrival, log_num_bins, log_weight):
+    """``visit_candidate``'s score of candidate ``index`` of flat bin ``bin_index``, without pruning.
+
+    The GPU scores whole rounds with it; the sum is the CPU search's, term for term.
+    """
+    return visit_candidate(
+        prior_of(pair), grid, seed, block, index, bin_index,
+        Scoring(pair, target, log_arrival, log_num_bins, log_weight, math.inf), None, None,
+    )
+
+
+@njit(cache=True)
 def decode_block(prior, grid, seed, block, index, loc, scale, out):
     """Write candidate ``index``'s sample (latent units, ``loc + scale * x``) into ``out`` (D,)."""
     visit_candidate(prior, grid, seed, block, index, index % grid.num_bins, None, None,
