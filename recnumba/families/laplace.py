@@ -190,6 +190,9 @@ class Laplace(Family):
     parameter_names = ("loc", "scale")
     prior_tag = LaplacePrior()
 
+    def __init__(self, loc, scale):  # the parameters by name: Laplace(loc=..., scale=...)
+        super().__init__(loc, scale)
+
     def _check(self, loc, scale):
         if np.any(scale <= 0):
             raise ValueError("scale must be > 0 everywhere (the Laplace scale: mean absolute deviation)")
@@ -209,25 +212,30 @@ class Laplace(Family):
         return (self.loc - loc) / scale, self.scale / scale
 
 
-def _x_minus_log1p(d):
-    """d - log1p(d) >= 0 for d > -1, elementwise, accurate for small |d| (series)."""
+def _x_minus_log1p(d, ratio):
+    """d - log1p(d) = (r - 1) - ln r >= 0 with d = r - 1, elementwise; the series for small |d|,
+    else the ratio r itself (1 + d would lose the precision of a small r)."""
     d = np.asarray(d, dtype=np.float64)
     series = np.zeros_like(d)
+    small = np.abs(d) < 0.0625
+    dd = np.where(small, d, 0.0)
     for k in range(18, 1, -1):  # sum_{k>=2} (-1)^k d^k / k = d^2 (1/2 - d/3 + d^2/4 - ...)
-        series = 1.0 / k - d * series
-    with np.errstate(invalid="ignore", over="ignore"):
-        return np.where(np.abs(d) < 0.0625, d * d * series, d - np.log1p(d))
+        series = 1.0 / k - dd * series
+    with np.errstate(divide="ignore", over="ignore"):
+        return np.where(small, dd * dd * series, d - np.log(ratio))
 
 
 def _exp_remainder_scaled(t, abs_a, b):
     """b (t + expm1(-t)) >= 0 with t = |a| / b, elementwise, accurate for small t (series)."""
-    series = np.zeros_like(t)
+    small = t < 0.5
+    tt = np.where(small, t, 0.0)
+    series = np.zeros_like(tt)
     factorial = [math.factorial(k) for k in range(2, 20)]
     for j in range(len(factorial) - 1, -1, -1):  # sum_{j>=0} (-t)^j / (j + 2)!
-        series = 1.0 / factorial[j] - t * series
+        series = 1.0 / factorial[j] - tt * series
     with np.errstate(invalid="ignore", over="ignore"):
         # the second form avoids b * t (t may overflow for a tiny b); |a| = b t there
-        return np.where(t < 0.5, abs_a * t * series, abs_a + b * np.expm1(-np.minimum(t, 1e300)))
+        return np.where(small, abs_a * tt * series, abs_a + b * np.expm1(-np.minimum(t, 1e300)))
 
 
 def _neg_log_scale_ratio(target_scale, prior_scale):
@@ -251,7 +259,7 @@ def kl_nats(target, prior):
         b = beta / s
         abs_a = np.abs(mu - m) / s
         t = np.abs(mu - m) / beta
-    return _x_minus_log1p(d) + _exp_remainder_scaled(t, abs_a, b)
+    return _x_minus_log1p(d, b) + _exp_remainder_scaled(t, abs_a, b)
 
 
 def dinf_nats(target, prior):

@@ -188,6 +188,9 @@ class Uniform(Family):
     parameter_names = ("low", "high")
     prior_tag = UniformPrior()
 
+    def __init__(self, low, high):  # the parameters by name: Uniform(low=..., high=...)
+        super().__init__(low, high)
+
     def _check(self, low, high):
         if not np.all(low < high):
             raise ValueError("low must be < high everywhere (a uniform distribution needs a support of "
@@ -217,19 +220,22 @@ def _standardised(target, prior):
         return target.standardised_by(loc, scale)
 
 
-def _neg_log_width_np(a, b):
-    """Vectorised ``_neg_log_width``."""
-    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
-    wide = (a >= 0) & (b <= 1) & (b - a > 0.5)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(wide, -np.log1p(-(a + (1.0 - b))), -np.log(b - a))
-
-
 def _uniform_kl_nats(target, prior):
-    """Per-dimension KL = D_inf = -ln(b - a) (nats); +inf where the target leaves the prior's support."""
-    a, b = _standardised(target, prior)
-    inside = (a >= 0) & (b <= 1)
-    return np.where(inside, _neg_log_width_np(a, b), np.inf)
+    """Per-dimension KL = D_inf = -ln(b - a) (nats); +inf where the target leaves the prior's support.
+
+    From the latent parameters, not the standardised ones: ``b - a`` cancels for a narrow target,
+    while ``(high - low) / (H - L)`` and the cut-off parts ``((low - L) + (H - high)) / (H - L)``
+    (for a target wider than half the prior) keep full relative accuracy.
+    """
+    low, high = (np.asarray(p, dtype=np.float64) for p in target.params)
+    prior_low, prior_high = (np.asarray(p, dtype=np.float64) for p in prior.params)
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        prior_width = prior_high - prior_low
+        fraction = (high - low) / prior_width
+        cut = ((low - prior_low) + (prior_high - high)) / prior_width
+        value = np.where(fraction > 0.5, -np.log1p(-cut), -np.log(fraction))
+    inside = (low >= prior_low) & (high <= prior_high)
+    return np.where(inside, value, np.inf)
 
 
 def _uniform_bounded(a, b):
@@ -249,20 +255,27 @@ def _uniform_check(a, b):
                          "standardised width is 0); rescale the latent")
 
 
+def _gaussian_neg_log_width(target, prior):
+    """-ln(b - a) from the latent parameters: -ln((high - low) / s), no cancellation."""
+    low, high = (np.asarray(p, dtype=np.float64) for p in target.params)
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        return -np.log((high - low) / np.asarray(prior.scale, dtype=np.float64))
+
+
 def _gaussian_kl_nats(target, prior):
     """Per-dimension KL[U(a, b) || N(0, 1)] = -ln(b - a) + ln(2 pi)/2 + (a^2 + ab + b^2)/6 (nats)."""
     a, b = _standardised(target, prior)
-    with np.errstate(over="ignore", divide="ignore"):
+    with np.errstate(over="ignore"):
         # a^2 + ab + b^2 = 3/4 (a + b)^2 + 1/4 (b - a)^2: a sum of non-negative terms
         second_moment = (0.75 * (a + b) ** 2 + 0.25 * (b - a) ** 2) / 3.0
-        return -np.log(b - a) + _LOG_SQRT_2PI + 0.5 * second_moment
+        return _gaussian_neg_log_width(target, prior) + _LOG_SQRT_2PI + 0.5 * second_moment
 
 
 def _gaussian_dinf_nats(target, prior):
     """Per-dimension D_inf = -ln(b - a) + ln(2 pi)/2 + max(a^2, b^2)/2 (nats)."""
     a, b = _standardised(target, prior)
-    with np.errstate(over="ignore", divide="ignore"):
-        return -np.log(b - a) + _LOG_SQRT_2PI + 0.5 * np.maximum(a * a, b * b)
+    with np.errstate(over="ignore"):
+        return _gaussian_neg_log_width(target, prior) + _LOG_SQRT_2PI + 0.5 * np.maximum(a * a, b * b)
 
 
 def _gaussian_bounded(a, b):

@@ -77,7 +77,7 @@ def _digit_of(digits, grid, d):
 
 
 @njit(cache=True)
-def visit_candidate(prior, grid, seed, block, index, digits, scoring, log_sup, placement):
+def visit_candidate(prior, grid, seed, block, index, digits, scoring, target, log_sup, placement):
     """The one coordinate loop: generate candidate ``index``'s coordinates, then score and/or place them.
 
     Dimensions are visited in pairs (one Philox call each); coordinate d is the prior quantile of
@@ -91,7 +91,8 @@ def visit_candidate(prior, grid, seed, block, index, digits, scoring, log_sup, p
     every device decodes the same bits). Pass None for what is not wanted: numba compiles each
     combination separately and drops the unused branches.
     """
-    num_dims = grid.intervals.shape[0]
+    intervals, offsets = grid.intervals, grid.offsets  # (fields read once, outside the loops)
+    num_dims = intervals.shape[0]
     remaining = 0.0  # sum of sup ln q/p over the dimensions not scored yet
     margin = 0.0
     base = 0.0
@@ -99,7 +100,7 @@ def visit_candidate(prior, grid, seed, block, index, digits, scoring, log_sup, p
         if log_sup is not None:
             magnitude = abs(scoring.log_arrival) + abs(scoring.log_num_bins) + abs(scoring.log_weight)
             for d in range(num_dims):
-                sup = log_sup[grid.offsets[d] + digit_of(digits, grid, d)]
+                sup = log_sup[offsets[d] + digit_of(digits, grid, d)]
                 remaining += sup
                 magnitude += abs(sup)
             margin = 1e-9 * (1.0 + magnitude)  # inf with an unbounded dimension: never prunes
@@ -116,13 +117,13 @@ def visit_candidate(prior, grid, seed, block, index, digits, scoring, log_sup, p
             if d >= num_dims:
                 break
             digit = digit_of(digits, grid, d)
-            x = std_quantile(prior, digit, grid.intervals[d], u_even if half == 0 else u_odd)
+            x = std_quantile(prior, digit, intervals[d], u_even if half == 0 else u_odd)
             if placement is not None:
                 placement.out[d] = placement.loc[d] + mul_rn(placement.scale[d], x)
             if scoring is not None:
-                total += log_ratio(scoring.pair, x, scoring.target[d, 0], scoring.target[d, 1])
+                total += log_ratio(scoring.pair, x, target[d, 0], target[d, 1])
                 if log_sup is not None:
-                    remaining -= log_sup[grid.offsets[d] + digit]
+                    remaining -= log_sup[offsets[d] + digit]
     if scoring is None:
         return 0.0
     return scoring.log_arrival - total + scoring.log_num_bins + scoring.log_weight
@@ -136,14 +137,14 @@ def score_candidate(pair, grid, seed, block, index, bin_index, target, log_arriv
     """
     return visit_candidate(
         prior_of(pair), grid, seed, block, index, bin_index,
-        Scoring(pair, target, log_arrival, log_num_bins, log_weight, math.inf), None, None,
+        Scoring(pair, log_arrival, log_num_bins, log_weight, math.inf), target, None, None,
     )
 
 
 @njit(cache=True)
 def decode_block(prior, grid, seed, block, index, loc, scale, out):
     """Write candidate ``index``'s sample (latent units, ``loc + scale * x``) into ``out`` (D,)."""
-    visit_candidate(prior, grid, seed, block, index, index % grid.num_bins, None, None,
+    visit_candidate(prior, grid, seed, block, index, index % grid.num_bins, None, None, None,
                     Placement(loc, scale, out))
 
 
@@ -265,7 +266,7 @@ def draw_bin(seed, block, step, grid, log_pi, cdf, digits, store_digits):
     Private slot 0 is the arrival time; slot 1 + d is dimension d's interval draw. The intervals
     go to ``digits`` when ``store_digits`` (the CPU search reuses them; the GPU recomputes them).
     """
-    intervals = grid.intervals
+    intervals, offsets, strides = grid.intervals, grid.offsets, grid.strides
     num_dims = intervals.shape[0]
     bin_index = np.int64(0)
     log_weight = 0.0
@@ -284,14 +285,14 @@ def draw_bin(seed, block, step, grid, log_pi, cdf, digits, store_digits):
             if intervals[d] == 1:
                 if store_digits:
                     digits[d] = 0
-                log_weight += log_pi[grid.offsets[d]]
+                log_weight += log_pi[offsets[d]]
                 continue
             u = u_even if half == 0 else u_odd
-            interval = search_cdf(cdf, grid.offsets[d], intervals[d], u)
+            interval = search_cdf(cdf, offsets[d], intervals[d], u)
             if store_digits:
                 digits[d] = interval
-            bin_index += np.int64(interval) * grid.strides[d]
-            log_weight += log_pi[grid.offsets[d] + interval]
+            bin_index += np.int64(interval) * strides[d]
+            log_weight += log_pi[offsets[d] + interval]
     return bin_index, log_weight
 
 
@@ -348,6 +349,8 @@ def _search(pair, target, grid, tables, log_bound, seed, block, orc, limit):
     bin_keys = np.full(1024, _EMPTY, dtype=np.int64)
     bin_counts = np.zeros(1024, dtype=np.int64)
     bins_used = 0
+    # (struct fields read once: each read inside the loop would cost reference-count updates)
+    log_pi, cdf, log_sup = tables.log_pi, tables.cdf, tables.log_sup
     arrival = 0.0
     best_score = math.inf
     best_index = np.int64(-1)
@@ -361,7 +364,7 @@ def _search(pair, target, grid, tables, log_bound, seed, block, orc, limit):
         log_arrival = math.log(arrival)
         if log_arrival - log_bound >= best_score:
             break  # no later candidate can beat the best one
-        bin_index, log_weight = draw_bin(seed, block, steps, grid, tables.log_pi, tables.cdf, digits, True)
+        bin_index, log_weight = draw_bin(seed, block, steps, grid, log_pi, cdf, digits, True)
         if num_bins == 1:
             index = steps
         else:
@@ -378,7 +381,7 @@ def _search(pair, target, grid, tables, log_bound, seed, block, orc, limit):
             index = local * num_bins + bin_index
         score = visit_candidate(
             prior_of(pair), grid, seed, block, index, digits,
-            Scoring(pair, target, log_arrival, log_num_bins, log_weight, best_score), tables.log_sup, None,
+            Scoring(pair, log_arrival, log_num_bins, log_weight, best_score), target, log_sup, None,
         )
         if score < best_score:
             best_score = score

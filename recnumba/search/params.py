@@ -102,7 +102,6 @@ class Scoring(NamedTuple):
     """What ``core.visit_candidate`` needs to score a candidate: ``ln T - ln q/p + ln J + ln pi_j``."""
 
     pair: tuple            # the pair's numba tag
-    target: np.ndarray     # (D, 2) standardised target parameters
     log_arrival: float
     log_num_bins: float
     log_weight: float      # ln pi_j of the candidate's bin
