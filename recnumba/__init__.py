@@ -25,7 +25,7 @@ from recnumba.api import (
     decode,
     encode,
 )
-from recnumba.families import Gaussian, dinf_bits, kl_bits
+from recnumba.families import Gaussian, Laplace, Uniform, dinf_bits, kl_bits
 from recnumba.blocks import BlockPlan
 from recnumba.container import StreamError, read_stream, write_stream
 from recnumba.dataset import decode_dataset, encode_dataset
@@ -40,9 +40,11 @@ __all__ = [
     "DEFAULT_MAX_STEPS",
     "EncodeResult",
     "Gaussian",
+    "Laplace",
     "MaxStepsExceeded",
     "Partition",
     "StreamError",
+    "Uniform",
     "decode",
     "decode_dataset",
     "dinf_bits",

@@ -282,7 +282,11 @@ def _raise_for_status(status, steps, bound_bits, max_steps):
             "use a partition with fewer bins"
         )
     if code == STATUS_NO_CANDIDATE:
-        raise ValueError(f"block {block}: no candidate had a finite score; the target is degenerate for float64")
+        raise ValueError(
+            f"block {block}: no candidate had a finite score: every candidate fell where the target has no "
+            "density (raise num_samples, or use a partition so that candidates come from the target's bins) "
+            "or the target is degenerate for float64"
+        )
     if code == STATUS_UNBOUNDED:
         raise ValueError(
             f"block {block}: the density ratio is unbounded, so exact PFR cannot stop; use method=\"orc\""

@@ -54,6 +54,26 @@ def record_launches():
     return log
 
 
+def family_cases(rng, blocks, dim=3):
+    """(target, prior) per non-Gaussian family pair, B blocks of ``dim`` dimensions."""
+    loc = rng.normal(0, 1, (blocks, dim))
+    scale = rng.uniform(0.5, 2.0, (blocks, dim))
+    laplace_prior = rn.Laplace(loc, scale)
+    laplace = rn.Laplace(loc + scale * rng.normal(0, 0.5, (blocks, dim)), scale * rng.uniform(0.3, 0.7, (blocks, dim)))
+    low = rng.uniform(0.0, 0.5, (blocks, dim))
+    uniform_prior = rn.Uniform(loc, loc + scale)
+    start = loc + scale * low
+    uniform = rn.Uniform(start, start + scale * rng.uniform(0.4, 0.5, (blocks, dim)))
+    gaussian_prior = rn.Gaussian(loc, scale)
+    centre = loc + scale * rng.normal(0, 0.3, (blocks, dim))
+    half = scale * rng.uniform(0.6, 1.0, (blocks, dim))
+    return {
+        "laplace": (laplace, laplace_prior),
+        "uniform": (uniform, uniform_prior),
+        "uniform-gaussian": (rn.Uniform(centre - half, centre + half), gaussian_prior),
+    }
+
+
 def main():
     assert cuda_kernels.SIMULATOR, "run with NUMBA_ENABLE_CUDASIM=1"
     launches = record_launches()
@@ -79,6 +99,14 @@ def main():
         "auto": compare(wide, prior, 16, dict(method="auto", num_samples=32, partition=partition,
                                                exact_bound_bits=5.0)),
     }
+    # Every family pair: ORC (target weights), exact PFR (ratio weights, partitioned; plain) and auto.
+    for name, (family_target, family_prior) in family_cases(rng, blocks).items():
+        family_partition = rn.Partition.uniform(family_prior.dim, 3)
+        results[f"{name}-orc"] = compare(family_target, family_prior, 31, dict(method="orc", num_samples=32, partition=family_partition))
+        results[f"{name}-pfr"] = compare(family_target, family_prior, 32, dict(method="pfr", partition=family_partition))
+        results[f"{name}-pfr-plain"] = compare(family_target, family_prior, 33, dict(method="pfr"))
+        results[f"{name}-auto"] = compare(family_target, family_prior, 34, dict(method="auto", num_samples=32, partition=family_partition,
+                                                                   exact_bound_bits=4.0))
     indices = rng.integers(0, 1 << 40, blocks, dtype=np.int64)
     cpu = rn.decode(indices, prior, 17, partition=rn.Partition.uniform(dim, 24), backend="cpu")
     gpu = rn.decode(indices, prior, 17, partition=rn.Partition.uniform(dim, 24), backend="cuda")

@@ -44,6 +44,20 @@ def test_simulated_gpu_encode_matches_cpu(simulated, case):
     assert row["bound_equal"] and row["sample_equal"] and row["gpu_decode_equal"]
 
 
+FAMILY_CASES = [f"{family}-{case}" for family in ("laplace", "uniform", "uniform-gaussian")
+                for case in ("orc", "pfr", "pfr-plain", "auto")]
+
+
+@pytest.mark.parametrize("case", FAMILY_CASES)
+def test_simulated_gpu_encode_matches_cpu_for_every_family(simulated, case):
+    row = simulated[case]
+    assert row["gpu_index"] == row["cpu_index"]
+    assert row["gpu_steps"] == row["cpu_steps"]
+    assert row["gpu_exact"] == row["cpu_exact"]
+    assert row["bound_equal"] and row["sample_equal"] and row["gpu_decode_equal"]
+    assert len(set(row["cpu_index"])) > 1, case  # not a trivial comparison
+
+
 def test_simulated_cases_are_not_trivial(simulated):
     # Guards against a comparison that passes because nothing varies.
     for case in ENCODE_CASES:
