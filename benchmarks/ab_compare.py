@@ -1,109 +1,119 @@
-"""Same-run A/B timing of two recnumba checkouts on the timed rows of ``benchmarks/results.py``.
+"""Same-run A/B timing of this checkout against an older revision, on the timed rows of ``benchmarks/results.py``.
 
-    python benchmarks/ab_compare.py OLD_CHECKOUT NEW_CHECKOUT [--rounds 5] [--json PATH]
+    python benchmarks/ab_compare.py [--old REV] [--rounds 11] [--json PATH]
 
-Each round runs one worker process per checkout, alternating the order (A B, B A, ...), pinned to
-one CPU and one numba thread (``taskset``, ``NUMBA_NUM_THREADS=1``), so both see the same machine
-state; every worker compiles first, then times each workload several times and keeps its best.
-The table reports, per workload, the median over rounds of each side's best time and the ratio
-new / old (below 1.05 means within 5%). The workloads (public API only, so any version works):
+The old revision's ``recnumba`` package is extracted with ``git archive`` into a temporary folder
+and renamed ``recnumba_old`` (imports rewritten), so both versions run in *one* process, on one
+numba thread, alternating call by call (old, new / new, old); each side keeps its best CPU time
+(``time.process_time``) over the rounds. On a shared, noisy machine this is far steadier than
+comparing separate processes. Every workload also checks that both versions return the same
+indices (or samples). Pin the process for steadier numbers: ``taskset -c 1 python ...``.
 
-* exact PFR, 5-D targets with D_inf = 12 / 16 / 20 bits, plain and partitioned (results.py (a));
-* ORC throughput, 16-D, 2^16 candidates, every candidate scored, plain and 2^16 bins (results.py (c));
-* decode, 16-D, plain and 2^32 bins (results.py (d)).
+Workloads (public API only): exact PFR (5-D, D_inf 12 and 20 bits, plain / partitioned); ORC with
+2^16 candidates on 16-D targets (every candidate scored, plain and 2^16 bins; bounded ratio with
+early stops); decode of 20,000 16-D blocks (plain and 2^32 bins).
 """
 
 import argparse
+import io
 import json
 import os
-import shutil
-import statistics
+import re
 import subprocess
 import sys
+import tarfile
+import tempfile
+import time
 
-WORKER = r'''
-import json, math, sys, time
-import numpy as np
-import recnumba as rn
-from recnumba.demo import partition_bits, repeat_rows, solve_target
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
-SEED = 2024
-out = {}
+import numpy as np  # noqa: E402
 
-def best_of(fn, repeats):
-    fn()
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-prior5 = rn.Gaussian(np.zeros(5), np.ones(5))
-for dinf, encodes in ((12, 40), (16, 10), (20, 2)):
-    target = solve_target(float(dinf), "dinf", 5)
-    part = rn.Partition.uniform(5, partition_bits(float(rn.kl_bits(target, prior5))))
-    batch = repeat_rows(target, encodes)
-    for name, p in (("plain", None), ("partitioned", part)):
-        if name == "plain" and dinf == 20:
-            batch_used = repeat_rows(target, 1)
-        else:
-            batch_used = batch
-        out[f"pfr D_inf={dinf} {name}"] = best_of(
-            lambda: rn.encode(batch_used, prior5, seed=SEED, partition=p), 3)
-
-rng = np.random.default_rng(SEED)
-prior16 = rn.Gaussian(np.zeros(16), np.ones(16))
-target = rn.Gaussian(rng.normal(0.0, 0.3, size=(8, 16)), np.full((8, 16), 1.5))
-for name, part in (("plain", rn.Partition.plain(16)), ("2^16 bins", rn.Partition.uniform(16, 16))):
-    out[f"orc all scored {name}"] = best_of(
-        lambda: rn.encode(target, prior16, seed=SEED, partition=part, method="orc", weights="target",
-                          num_samples=1 << 16), 3)
-bounded = rn.Gaussian(rng.normal(0.0, 0.5, size=(8, 16)), np.full((8, 16), 0.6))
-out["orc bounded ratio 2^16 bins"] = best_of(
-    lambda: rn.encode(bounded, prior16, seed=SEED, partition=rn.Partition.uniform(16, 16), method="orc",
-                      weights="target", num_samples=1 << 16), 3)
-indices = rng.integers(0, 1 << 40, size=20000, dtype=np.int64)
-for name, part in (("plain", rn.Partition.plain(16)), ("2^32 bins", rn.Partition.uniform(16, 32))):
-    out[f"decode 20k blocks {name}"] = best_of(lambda: rn.decode(indices, prior16, seed=SEED, partition=part), 5)
-json.dump(out, sys.stdout)
-'''
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
 
 
-def run_worker(checkout):
-    env = dict(os.environ, PYTHONPATH=os.path.abspath(checkout), NUMBA_NUM_THREADS="1",
-               NUMBA_CACHE_DIR=os.path.join(os.path.abspath(checkout), ".ab_numba_cache"))
-    command = [sys.executable, "-c", WORKER]
-    if shutil.which("taskset"):
-        command = ["taskset", "-c", "0"] + command
-    result = subprocess.run(command, env=env, capture_output=True, text=True, check=True, cwd="/")
-    return json.loads(result.stdout)
+def extract_old(revision, folder):
+    """``recnumba`` of ``revision`` as package ``recnumba_old`` under ``folder``."""
+    archive = subprocess.run(["git", "-C", ROOT, "archive", "--format=tar", revision, "recnumba"],
+                             check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    os.rename(os.path.join(folder, "recnumba"), os.path.join(folder, "recnumba_old"))
+    for base, _, files in os.walk(os.path.join(folder, "recnumba_old")):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(base, name)
+                with open(path) as f:
+                    text = f.read()
+                text = re.sub(r"\brecnumba\.", "recnumba_old.", text)
+                text = re.sub(r"from recnumba import", "from recnumba_old import", text)
+                with open(path, "w") as f:
+                    f.write(text)
+
+
+def workloads(rn):
+    from recnumba.demo import solve_target
+
+    prior5 = rn.Gaussian(np.zeros(5), np.ones(5))
+    t20 = solve_target(20.0, "dinf", 5)
+    t12 = solve_target(12.0, "dinf", 5)
+    t20 = rn.Gaussian(np.asarray(t20.loc), np.asarray(t20.scale))
+    t12 = rn.Gaussian(np.tile(t12.loc, (40, 1)), np.tile(t12.scale, (40, 1)))
+    part12 = rn.Partition.uniform(5, 6)
+    rng = np.random.default_rng(1)
+    prior16 = rn.Gaussian(np.zeros(16), np.ones(16))
+    unbounded = rn.Gaussian(rng.normal(0.0, 0.3, size=(16,)), np.full((16,), 1.5))
+    bounded = rn.Gaussian(rng.normal(0.0, 0.5, size=(16,)), np.full((16,), 0.6))
+    bins16, bins32 = rn.Partition.uniform(16, 16), rn.Partition.uniform(16, 32)
+    indices = rng.integers(0, 1 << 40, size=20000, dtype=np.int64)
+    orc = dict(method="orc", num_samples=1 << 16)
+    return {
+        "pfr D_inf=20 plain (1 block)": lambda: rn.encode(t20, prior5, seed=2024).index,
+        "pfr D_inf=12 plain (40 blocks)": lambda: rn.encode(t12, prior5, seed=2024).index,
+        "pfr D_inf=12 partitioned (40 blocks)": lambda: rn.encode(t12, prior5, seed=2024, partition=part12).index,
+        "orc all scored plain": lambda: rn.encode(unbounded, prior16, seed=2024, **orc).index,
+        "orc all scored 2^16 bins": lambda: rn.encode(unbounded, prior16, seed=2024, partition=bins16, **orc).index,
+        "orc bounded ratio 2^16 bins": lambda: rn.encode(bounded, prior16, seed=2024, partition=bins16, **orc).index,
+        "decode 20k blocks plain": lambda: rn.decode(indices, prior16, seed=2024),
+        "decode 20k blocks 2^32 bins": lambda: rn.decode(indices, prior16, seed=2024, partition=bins32),
+    }
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("old")
-    parser.add_argument("new")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--old", default="a7fbbb0", help="git revision to compare against (default: the "
+                        "last commit before the family refactor)")
+    parser.add_argument("--rounds", type=int, default=11)
     parser.add_argument("--json")
     args = parser.parse_args(argv)
-    times = {"old": [], "new": []}
-    for round_number in range(args.rounds):
-        order = ("old", "new") if round_number % 2 == 0 else ("new", "old")
-        for side in order:
-            times[side].append(run_worker(getattr(args, side)))
-        print(f"round {round_number + 1}/{args.rounds} done", file=sys.stderr, flush=True)
-    rows = []
-    print("| workload | old (s, median of bests) | new (s) | new / old |")
+    with tempfile.TemporaryDirectory() as folder:
+        extract_old(args.old, folder)
+        sys.path.insert(0, folder)
+        sys.path.insert(0, ROOT)
+        import recnumba as new
+        import recnumba_old as old
+
+        sides = {"old": workloads(old), "new": workloads(new)}
+        best = {name: {"old": np.inf, "new": np.inf} for name in sides["old"]}
+        for name in best:  # compile, and check both give the same answer
+            answers = [np.asarray(sides[side][name]()) for side in ("old", "new")]
+            if not np.array_equal(answers[0].view(np.uint64), answers[1].view(np.uint64)):
+                raise SystemExit(f"{name}: the two versions disagree")
+        for round_number in range(args.rounds):
+            order = ("old", "new") if round_number % 2 == 0 else ("new", "old")
+            for name in best:
+                for side in order:
+                    start = time.process_time()
+                    sides[side][name]()
+                    best[name][side] = min(best[name][side], time.process_time() - start)
+    print(f"| workload (one thread, one process, best of {args.rounds}) | {args.old} (s) | this tree (s) | ratio |")
     print("|---|---|---|---|")
-    for name in times["old"][0]:
-        old = statistics.median(t[name] for t in times["old"])
-        new = statistics.median(t[name] for t in times["new"])
-        rows.append({"workload": name, "old_seconds": old, "new_seconds": new, "ratio": new / old})
-        print(f"| {name} | {old:.4f} | {new:.4f} | {new / old:.3f} |")
+    for name, times in best.items():
+        print(f"| {name} | {times['old']:.4f} | {times['new']:.4f} | {times['new'] / times['old']:.3f} |")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"rounds": args.rounds, "rows": rows, "raw": times}, f, indent=1)
+            json.dump({"old": args.old, "rounds": args.rounds, "best_seconds": best}, f, indent=1)
     return 0
 
 

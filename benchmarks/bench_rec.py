@@ -3,9 +3,10 @@
 Run in the current environment with ``asv run --python=same --quick --show-stderr``.
 
 Every numba kernel is compiled in ``setup``/``setup_cache``, outside the timed regions. The parallel
-kernels (``select_batch``, ``decode_batch``) cannot be cached on disk, so each benchmark process
-spends a few seconds compiling them; the ``track_`` values that need many encodes are therefore
-computed once per class in ``setup_cache`` and only read back by the ``track_`` functions.
+kernels (``recnumba.backends.cpu.select_parallel``, ``decode_parallel``) cannot be cached on disk,
+so each benchmark process spends a few seconds compiling them; the ``track_`` values that need many
+encodes are therefore computed once per class in ``setup_cache`` and only read back by the
+``track_`` functions.
 """
 
 import os
@@ -200,9 +201,11 @@ class CudaOrcRates:
     blocks = 1024
 
     def setup_cache(self):
-        from recnumba.api import _cuda_kernels
+        from recnumba import backends
 
-        if _cuda_kernels() is None:
+        try:
+            backends.resolve("cuda", self.blocks)
+        except backends.BackendUnavailable:
             return None
         rates = {}
         rng = np.random.default_rng(SEED)

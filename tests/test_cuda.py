@@ -174,7 +174,7 @@ def _kernel_signatures():
     a1i, a1f, a1b = int64[::1], float64[::1], boolean[::1]
     a2i, a2f, a3f = int64[:, ::1], float64[:, ::1], float64[:, :, ::1]
     return {
-        "_draw_kernel": (uint64, a1i, boolean, int64, int64, a1i, a1i, a1i, int64, a2f, a2f, a2f, a2i, a2f),
+        "_draw_kernel": (uint64, a1i, int64, int64, a1i, a1i, a1i, int64, a2f, a2f, a2f, a2i, a2f),
         "_arrival_kernel": (a2f, int64),
         "_key_kernel": (a2i, int64, int64, a2i),
         "_bitonic_kernel": (a2i, int64, int64, int64),

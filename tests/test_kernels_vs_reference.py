@@ -97,3 +97,27 @@ def test_orc_local_indices_with_thousands_of_distinct_bins():
         indices.append(result.index)
     # A lost or wrong count would move every later candidate of that bin to another sample.
     assert len(set(indices)) == len(indices)
+
+
+def test_named_searches_match_the_reference():
+    """``core.pfr_search`` and ``core.orc_search`` (the named single-block entry points)."""
+    from recnumba.api import grid_of
+    from recnumba.search import core
+
+    rng = np.random.default_rng(3)
+    partition = rn.Partition([2, 3, 1, 2])
+    grid = grid_of(partition)
+    for trial in range(3):
+        t_loc, t_scale = rng.normal(0, 0.8, 4), rng.uniform(0.15, 0.6, 4)
+        target = np.ascontiguousarray(np.stack([t_loc, t_scale], axis=-1))
+        tables = core.new_bin_tables(grid)
+        core.fill_log_sup(GAUSSIAN, target, grid, tables.log_sup)
+        for weights in ("ratio", "target"):
+            bound = core.fill_bin_tables(GAUSSIAN, target, grid, WEIGHT_NAMES[weights], tables.log_pi, tables.cdf)
+            index, steps, status = core.pfr_search(GAUSSIAN, target, grid, tables, bound, np.uint64(trial),
+                                                   np.int64(trial), np.int64(10**7))
+            assert status == 0
+            assert (index, steps) == reference.pfr_select(t_loc, t_scale, partition.intervals, weights, trial, trial)
+            index, _, status = core.orc_search(GAUSSIAN, target, grid, tables, bound, np.uint64(trial),
+                                               np.int64(trial), np.int64(700))
+            assert index == reference.orc_select(t_loc, t_scale, partition.intervals, weights, trial, trial, 700)

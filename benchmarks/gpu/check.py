@@ -10,7 +10,9 @@ numpy 2.4.6 wheel, and constriction/tqdm are carried too):
 
 For every case the same inputs are encoded with ``backend="cpu"`` and ``backend="cuda"``:
 indices and step counts must be equal, and samples decoded on the GPU must equal the CPU's bit for
-bit (compared as uint64 words). Then the table: candidate-dimensions per second (B x N x D over
+bit (compared as uint64 words). Besides the Gaussian cases, one "auto" case per non-Gaussian family
+pair (Laplace/Laplace, Uniform/Uniform, Uniform target under a Gaussian prior) checks agreement
+on every family's device functions. Then the table: candidate-dimensions per second (B x N x D over
 the encode's wall time, compile excluded) on each backend, their ratio, the GPU's share of the
 chip's float64 peak (using an estimated float64 operation count per candidate-dimension), encode
 latency for 1,024 partitioned 48-bit blocks, and decode throughput. Exit status 1 if any
@@ -30,7 +32,9 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
 import recnumba as rn  # noqa: E402
-from recnumba.kernels import cuda_kernels  # noqa: E402
+from recnumba.api import grid_of  # noqa: E402
+from recnumba.backends import cpu as cpu_backend  # noqa: E402
+from recnumba.backends import cuda as cuda_backend  # noqa: E402
 
 #: Estimated float64 operations per candidate-dimension of the ORC score (Philox words are integer
 #: work): AS241 central branch ~33 (two degree-7 rational polynomials), log-ratio ~10, the
@@ -56,6 +60,28 @@ def gaussian_batch(rng, num_blocks, dim, loc_scale, scale):
     return target, prior
 
 
+def family_batches(rng, num_blocks, dim):
+    """(target, prior) per non-Gaussian family pair, ``num_blocks`` blocks of ``dim`` dimensions.
+
+    Priors with random location and scale; Laplace targets narrower than the prior (bounded ratio),
+    Uniform targets inside the Uniform prior's support, and Uniform targets of 1.2-2 prior stds
+    under the Gaussian prior (always bounded).
+    """
+    shape = (num_blocks, dim)
+    loc = rng.normal(0.0, 1.0, shape)
+    scale = rng.uniform(0.5, 2.0, shape)
+    laplace = rn.Laplace(loc + scale * rng.normal(0.0, 0.5, shape), scale * rng.uniform(0.3, 0.7, shape))
+    start = loc + scale * rng.uniform(0.0, 0.5, shape)
+    uniform = rn.Uniform(start, start + scale * rng.uniform(0.4, 0.5, shape))
+    centre = loc + scale * rng.normal(0.0, 0.3, shape)
+    half = scale * rng.uniform(0.6, 1.0, shape)
+    return {
+        "laplace": (laplace, rn.Laplace(loc, scale)),
+        "uniform": (uniform, rn.Uniform(loc, loc + scale)),
+        "uniform-gaussian": (rn.Uniform(centre - half, centre + half), rn.Gaussian(loc, scale)),
+    }
+
+
 def timed(function):
     start = time.perf_counter()
     value = function()
@@ -73,7 +99,7 @@ def run_case(name, target, prior, seed, options, num_candidates):
     partition = options.get("partition")
     decoded = rn.decode(gpu.index, prior, seed, partition=partition, backend="cuda")
     mismatched = np.flatnonzero(cpu.index != gpu.index)
-    num_blocks, dim = target.loc.shape
+    num_blocks, dim = target.shape
     work = num_blocks * num_candidates * dim if num_candidates else float(np.sum(cpu.steps)) * dim
     row = {
         "case": name,
@@ -87,6 +113,7 @@ def run_case(name, target, prior, seed, options, num_candidates):
         "samples_equal": same_bits(cpu.sample, gpu.sample),
         "gpu_decode_equal": same_bits(decoded, cpu.sample),
         "exact_equal": bool(np.array_equal(cpu.exact, gpu.exact)),
+        "exact_blocks": int(np.sum(cpu.exact)),
         "cpu_seconds": cpu_seconds,
         "gpu_seconds": gpu_seconds,
         "cpu_candidate_dims_per_s": work / cpu_seconds,
@@ -97,10 +124,12 @@ def run_case(name, target, prior, seed, options, num_candidates):
         "mean_steps": float(np.mean(cpu.steps)),
     }
     # Second GPU run with a device synchronisation between phases: where the time goes.
-    cuda_kernels.PHASE_SECONDS = {}
-    rn.encode(target, prior, seed, backend="cuda", **options)
-    row["gpu_phase_seconds"] = cuda_kernels.PHASE_SECONDS
-    cuda_kernels.PHASE_SECONDS = None
+    cuda_backend.PHASE_SECONDS = {}
+    try:
+        rn.encode(target, prior, seed, backend="cuda", **options)
+        row["gpu_phase_seconds"] = cuda_backend.PHASE_SECONDS
+    finally:
+        cuda_backend.PHASE_SECONDS = None
     row["agree"] = (
         row["index_equal"] == num_blocks and row["steps_equal"] and row["samples_equal"]
         and row["gpu_decode_equal"] and row["exact_equal"]
@@ -110,24 +139,23 @@ def run_case(name, target, prior, seed, options, num_candidates):
 
 def decode_throughput(rng, num_blocks, dim, seed):
     """Decode kernels alone (no API validation), CPU (all threads) vs GPU (incl. transfers)."""
-    from recnumba.kernels.selection import decode_batch
-
     p_loc = rng.normal(0, 1, (num_blocks, dim))
     p_scale = rng.uniform(0.5, 2.0, (num_blocks, dim))
-    partition = rn.Partition.uniform(dim, 24)
+    grid = grid_of(rn.Partition.uniform(dim, 24))
+    prior_tag = rn.Gaussian.prior_tag
     indices = rng.integers(0, 1 << 40, num_blocks, dtype=np.int64)
     block_ids = np.arange(num_blocks, dtype=np.int64)
 
     def arguments(count):
-        return (indices[:count], p_loc[:count], p_scale[:count], partition.intervals, partition.strides,
-                np.int64(partition.num_bins), np.uint64(seed), block_ids[:count])
+        return (prior_tag, indices[:count], p_loc[:count], p_scale[:count], grid, np.uint64(seed),
+                block_ids[:count])
 
     cpu = np.empty((num_blocks, dim))
     gpu = np.empty((num_blocks, dim))
-    decode_batch(*arguments(2), cpu[:2])  # compile both outside the timed calls
-    cuda_kernels.decode_cuda(*arguments(2), gpu[:2])
-    _, cpu_seconds = timed(lambda: decode_batch(*arguments(num_blocks), cpu))
-    _, gpu_seconds = timed(lambda: cuda_kernels.decode_cuda(*arguments(num_blocks), gpu))
+    cpu_backend.decode_parallel(*arguments(2), cpu[:2])  # compile both outside the timed calls
+    cuda_backend.decode(*arguments(2), gpu[:2])
+    _, cpu_seconds = timed(lambda: cpu_backend.decode_parallel(*arguments(num_blocks), cpu))
+    _, gpu_seconds = timed(lambda: cuda_backend.decode(*arguments(num_blocks), gpu))
     return {
         "case": f"decode-{dim}d",
         "blocks": num_blocks,
@@ -145,9 +173,10 @@ def main(argv=None):
     parser.add_argument("--blocks", type=int, default=1024, help="blocks per batch (default 1024)")
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test, minutes in the simulator)")
     args = parser.parse_args(argv)
-    if not cuda_kernels.is_available():
-        sys.exit("no CUDA GPU: this script needs one (or NUMBA_ENABLE_CUDASIM=1 with --quick)")
-    name = cuda_kernels.device_name()
+    available, reason = cuda_backend.is_available()
+    if not available:
+        sys.exit(f"no CUDA GPU ({reason}): this script needs one (or NUMBA_ENABLE_CUDASIM=1 with --quick)")
+    name = cuda_backend.device_name()
     blocks = 4 if args.quick else args.blocks
     samples = 64 if args.quick else 1 << 16
     rng = np.random.default_rng(2024)
@@ -181,6 +210,20 @@ def main(argv=None):
     rows.append(run_case("auto-partitioned", target, prior, seed,
                          dict(method="auto", num_samples=samples, partition=partition,
                               exact_bound_bits=4 if args.quick else 12), samples))
+    # Every non-Gaussian family pair: "auto" on a partition, its exact_bound_bits the median of the
+    # blocks' PFR bounds, so that about half the blocks run exact PFR (ratio weights) and the others
+    # ORC (target weights): both searches run on each pair's kernels.
+    dim = 3 if args.quick else 8
+    partition = rn.Partition.uniform(dim, 3 if args.quick else 10)
+    family_samples = 32 if args.quick else samples
+    for family, (target, prior) in family_batches(rng, blocks, dim).items():
+        bounds = rn.encode(target, prior, seed, partition=partition, method="pfr", backend="cpu").bound_bits
+        options = dict(method="auto", num_samples=family_samples, partition=partition,
+                       exact_bound_bits=float(np.median(bounds)))
+        # Compile this pair's kernels outside the timed runs (the simulator compiles nothing).
+        for backend in ("cpu",) if cuda_backend.SIMULATOR else ("cuda", "cpu"):
+            rn.encode(target[:2], prior[:2], seed, backend=backend, **options)
+        rows.append(run_case(f"auto-{family}", target, prior, seed, options, family_samples))
     decode_row = decode_throughput(rng, 1000 if args.quick else 1 << 20, 16, seed)
 
     peak = peak_float64(name)

@@ -31,15 +31,18 @@ def select_block(pair, target, grid, spec, block):
     action, status = policy.first_action(spec, log_bound)
     if action == policy.ACTION_REPORT:
         return np.int64(-1), np.int64(0), status, log_bound, True
+    # core.search, not its pfr_search/orc_search wrappers: with the wrappers LLVM inlined both whole
+    # searches into this function, and the search loop ran 10-14% slower (benchmarks/ab_compare.py).
+    # np.int64(0), not a literal 0: both rules then share one compiled loop.
     if action == policy.ACTION_PFR:
-        index, steps, status = core.pfr_search(pair, target, grid, tables, log_bound, spec.seed, block,
-                                               spec.max_steps)
+        index, steps, status = core.search(pair, target, grid, tables, log_bound, spec.seed, block,
+                                           np.int64(0), spec.max_steps)
         if not policy.falls_back_to_orc(spec, status):
             return index, steps, status, log_bound, True
     if weights != spec.weights:
         log_bound = core.fill_bin_tables(pair, target, grid, spec.weights, tables.log_pi, tables.cdf)
-    index, steps, status = core.orc_search(pair, target, grid, tables, log_bound, spec.seed, block,
-                                           spec.num_samples)
+    index, steps, status = core.search(pair, target, grid, tables, log_bound, spec.seed, block,
+                                       spec.num_samples, spec.num_samples)
     return index, steps, status, log_bound, False
 
 

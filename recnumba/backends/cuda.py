@@ -147,10 +147,11 @@ def is_available():
 
 @cuda.jit
 def _draw_kernel(
-    seed, block_ids, orc, num_samples, num_steps, intervals, offsets, strides, num_bins, log_pi, cdf,
+    seed, block_ids, num_samples, num_steps, intervals, offsets, strides, num_bins, log_pi, cdf,
     increments, bins, log_weights,
 ):
-    """Per (block b, step t): arrival increment, bin j_t and ln pi_j (grid-stride over B*S)."""
+    """Per (block b, step t): arrival increment (PFR: ``num_samples`` 0), bin j_t and ln pi_j
+    (grid-stride over B*S)."""
     grid = BinGrid(_native(intervals), _native(offsets), _native(strides), num_bins)
     log_pi = _native(log_pi)
     cdf = _native(cdf)
@@ -162,7 +163,7 @@ def _draw_kernel(
         b = position // num_steps
         t = position - b * num_steps
         block = block_ids[b]
-        increments[b, t] = core.arrival_increment(seed, block, t, orc, num_samples)
+        increments[b, t] = core.arrival_increment(seed, block, t, num_samples)
         bin_index, log_weight = core.draw_bin(seed, block, t, grid, log_pi[b], cdf[b], scratch, False)
         bins[b, t] = bin_index
         log_weights[b, t] = log_weight
@@ -533,7 +534,7 @@ def _search_on_device(pair_tag, targets, weights, grid, seed, block_ids, orc, nu
         local_index = cuda.device_array((count, num_steps) if partitioned else (1, 1), dtype=np.int64)
         timer.mark("upload")
         _launch(_draw_kernel, _grid(count * num_steps), THREADS)(
-            np.uint64(seed), d_ids, bool(orc), np.int64(num_samples), np.int64(num_steps), d_intervals,
+            np.uint64(seed), d_ids, np.int64(num_samples if orc else 0), np.int64(num_steps), d_intervals,
             d_offsets, d_strides, np.int64(num_bins), d_log_pi, d_cdf, arrivals, bins, log_weights,
         )
         timer.mark("draw")

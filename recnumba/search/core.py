@@ -100,7 +100,7 @@ def visit_candidate(prior, grid, seed, block, index, digits, scoring, target, lo
         if log_sup is not None:
             magnitude = abs(scoring.log_arrival) + abs(scoring.log_num_bins) + abs(scoring.log_weight)
             for d in range(num_dims):
-                sup = log_sup[offsets[d] + digit_of(digits, grid, d)]
+                sup = log_sup[offsets[d] + digits[d]]  # (pruning needs the digits array of the CPU search)
                 remaining += sup
                 magnitude += abs(sup)
             margin = 1e-9 * (1.0 + magnitude)  # inf with an unbounded dimension: never prunes
@@ -112,18 +112,27 @@ def visit_candidate(prior, grid, seed, block, index, digits, scoring, target, lo
                 if base - total - remaining > scoring.best_score + margin:
                     return math.inf
         u_even, u_odd = shared_uniform_pair(seed, block, index, pair_index)
-        for half in range(2):
-            d = 2 * pair_index + half
-            if d >= num_dims:
-                break
+        # The even and the odd dimension of the pair, written out: a loop over the two (or over d
+        # with a parity test) measured 6-12% slower in the pruned PFR search.
+        d = 2 * pair_index
+        digit = digit_of(digits, grid, d)
+        x = std_quantile(prior, digit, intervals[d], u_even)
+        if placement is not None:
+            placement.out[d] = placement.loc[d] + mul_rn(placement.scale[d], x)
+        if scoring is not None:
+            total += log_ratio(scoring.pair, x, target[d, 0], target[d, 1])
+            if log_sup is not None:
+                remaining -= log_sup[offsets[d] + digits[d]]
+        d += 1
+        if d < num_dims:
             digit = digit_of(digits, grid, d)
-            x = std_quantile(prior, digit, intervals[d], u_even if half == 0 else u_odd)
+            x = std_quantile(prior, digit, intervals[d], u_odd)
             if placement is not None:
                 placement.out[d] = placement.loc[d] + mul_rn(placement.scale[d], x)
             if scoring is not None:
                 total += log_ratio(scoring.pair, x, target[d, 0], target[d, 1])
                 if log_sup is not None:
-                    remaining -= log_sup[offsets[d] + digit]
+                    remaining -= log_sup[offsets[d] + digits[d]]
     if scoring is None:
         return 0.0
     return scoring.log_arrival - total + scoring.log_num_bins + scoring.log_weight
@@ -297,11 +306,12 @@ def draw_bin(seed, block, step, grid, log_pi, cdf, digits, store_digits):
 
 
 @njit(cache=True)
-def arrival_increment(seed, block, step, orc, num_samples):
-    """T_step - T_{step-1}: Exp(1) for PFR; for ORC times N / (N - step), the order statistics of N."""
+def arrival_increment(seed, block, step, num_samples):
+    """T_step - T_{step-1}: Exp(1) for PFR (``num_samples`` 0); for ORC with N = ``num_samples``
+    candidates, times N / (N - step): the order statistics of N exponentials."""
     u_time, _ = private_uniform_pair(seed, block, step, 0)
     increment = -math.log(u_time)
-    if orc:
+    if num_samples > 0:
         increment *= float(num_samples) / float(num_samples - step)
     return increment
 
@@ -338,8 +348,12 @@ def _grown(keys, counts):
 
 
 @njit(cache=True)
-def _search(pair, target, grid, tables, log_bound, seed, block, orc, limit):
-    """The search loop over filled bin tables. Returns (index, steps, status)."""
+def search(pair, target, grid, tables, log_bound, seed, block, num_samples, limit):
+    """The search loop over filled bin tables, for both rules (see ``pfr_search``, ``orc_search``).
+
+    ``num_samples`` 0: exact PFR, at most ``limit`` steps (``STATUS_MAX_STEPS`` when reached).
+    ``num_samples`` N > 0: ORC with N candidates (``limit`` = N). Returns (index, steps, status).
+    """
     num_dims = grid.intervals.shape[0]
     num_bins = grid.num_bins
     log_num_bins = math.log(float(num_bins))
@@ -357,10 +371,10 @@ def _search(pair, target, grid, tables, log_bound, seed, block, orc, limit):
     steps = np.int64(0)
     while True:
         if steps >= limit:
-            if orc:
+            if num_samples > 0:
                 break
             return best_index, steps, STATUS_MAX_STEPS
-        arrival += arrival_increment(seed, block, steps, orc, limit)
+        arrival += arrival_increment(seed, block, steps, num_samples)
         log_arrival = math.log(arrival)
         if log_arrival - log_bound >= best_score:
             break  # no later candidate can beat the best one
@@ -398,10 +412,10 @@ def pfr_search(pair, target, grid, tables, log_bound, seed, block, max_steps):
 
     ``STATUS_MAX_STEPS`` after ``max_steps`` candidates without the rule firing.
     """
-    return _search(pair, target, grid, tables, log_bound, seed, block, False, max_steps)
+    return search(pair, target, grid, tables, log_bound, seed, block, np.int64(0), max_steps)
 
 
 @njit(cache=True)
 def orc_search(pair, target, grid, tables, log_bound, seed, block, num_samples):
     """ORC over exactly ``num_samples`` candidates (stops early once none can win). (index, steps, status)."""
-    return _search(pair, target, grid, tables, log_bound, seed, block, True, num_samples)
+    return search(pair, target, grid, tables, log_bound, seed, block, num_samples, num_samples)
