@@ -365,6 +365,7 @@ def search(pair, target, grid, tables, log_bound, seed, block, num_samples, limi
     bins_used = 0
     # (struct fields read once: each read inside the loop would cost reference-count updates)
     log_pi, cdf, log_sup = tables.log_pi, tables.cdf, tables.log_sup
+    prior = prior_of(pair)
     arrival = 0.0
     best_score = math.inf
     best_index = np.int64(-1)
@@ -394,7 +395,7 @@ def search(pair, target, grid, tables, log_bound, seed, block, num_samples, limi
                 return best_index, steps, STATUS_INDEX_OVERFLOW
             index = local * num_bins + bin_index
         score = visit_candidate(
-            prior_of(pair), grid, seed, block, index, digits,
+            prior, grid, seed, block, index, digits,
             Scoring(pair, log_arrival, log_num_bins, log_weight, best_score), target, log_sup, None,
         )
         if score < best_score:
