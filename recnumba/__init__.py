@@ -9,11 +9,13 @@ about D_KL[Q||P] bits (He, Flamich & Hernández-Lobato, NeurIPS 2024)::
     res = rn.encode(target, prior, seed=7, partition=rn.Partition.uniform(5, 8))
     z = rn.decode(res.index, prior, seed=7, partition=rn.Partition.uniform(5, 8))
 
-Layout: ``random`` (Philox streams), ``distributions`` (Gaussian numerics), ``partition``
-(equal-mass bins), ``kernels`` (bin weights, PFR/ORC selection, decoding, numpy reference),
-``coding`` (bit I/O and Elias codes), ``api`` (encode/decode), ``blocks`` (block plans for
-high-dimensional latents), ``container`` (versioned, checksummed bitstreams), ``dataset``
-(many posteriors in one call).
+Layout: ``random`` (Philox streams), ``numerics`` (scalar numerics, portable float64 arithmetic),
+``families`` (the family protocol; Gaussian, Laplace, Uniform), ``partition`` (equal-mass bins),
+``search`` (parameter structs, the search core, the exact/ORC/auto policy), ``backends`` (CPU and
+CUDA, behind a registry), ``reference`` (numpy oracle), ``coding`` (bit I/O and Elias codes),
+``validation`` (shared argument checks), ``api`` (encode/decode), ``blocks`` (block plans for
+high-dimensional latents), ``container`` (versioned, checksummed bitstreams), ``dataset`` (many
+posteriors in one call).
 """
 
 from recnumba.api import (

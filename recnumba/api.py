@@ -164,15 +164,18 @@ def encode(
 
     Parameters
     ----------
-    target, prior : Gaussian
-        Diagonal Gaussians with D dimensions. Shapes (D,) or (B, D) for B independent blocks.
+    target, prior : Gaussian, Laplace or Uniform
+        Factorised distributions with D dimensions, a supported pair (``recnumba.families``:
+        Gaussian/Gaussian, Laplace/Laplace, Uniform/Uniform, Uniform target under a Gaussian prior).
+        Shapes (D,) or (B, D) for B independent blocks.
     seed : int in [0, 2^62)
         Shared seed. The sender's private randomness is derived from it under another key.
     partition : Partition or sequence of int, optional
         Space partition (default: none, plain REC).
     method : "pfr", "orc" or "auto"
         "pfr": exact Poisson functional representation with the optimal stopping rule; needs a
-        bounded density ratio (every target std below the prior std). "orc": ordered random coding
+        bounded density ratio (Gaussian: every target std below the prior std; Laplace: every target
+        scale at most the prior's; uniform targets: always). "orc": ordered random coding
         with exactly ``num_samples`` candidates (approximate; fine once num_samples >> 2^KL).
         "auto": per block, exact PFR (ratio weights) when its search bound is at most
         2^exact_bound_bits steps, else ORC; decoding is the same either way.
@@ -193,7 +196,8 @@ def encode(
     backend : "cpu", "cuda" or "auto"
         Where the search runs. "cuda" needs numba-cuda and a GPU (``BackendUnavailable``
         otherwise); "auto" uses the GPU when there is one and the batch has at least
-        ``CUDA_AUTO_MIN_BLOCKS`` blocks. All backends return the same indices and samples.
+        ``recnumba.backends.AUTO_MIN_BLOCKS["cuda"]`` (256) blocks. All backends return the same
+        indices and samples.
 
     Returns
     -------

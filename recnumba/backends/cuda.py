@@ -305,15 +305,21 @@ def _rank_kernel(keys, num_steps, padded_steps, local_index):
         position += stride
 
 
-_SCORE_KERNELS = {}
+#: (factory, tag class) -> kernel: one kernel per family, built on first use.
+_FAMILY_KERNELS = {}
+
+
+def _family_kernel(make, tag):
+    """``make(tag)``, once per tag class (numba-cuda then specialises the shared device functions)."""
+    key = (make, type(tag))
+    if key not in _FAMILY_KERNELS:
+        _FAMILY_KERNELS[key] = make(tag)
+    return _FAMILY_KERNELS[key]
 
 
 def _score_kernel_for(pair_tag):
-    """The scoring kernel of one family pair (numba-cuda specialises the shared device functions)."""
-    key = type(pair_tag)
-    if key not in _SCORE_KERNELS:
-        _SCORE_KERNELS[key] = _make_score_kernel(pair_tag)
-    return _SCORE_KERNELS[key]
+    """The scoring kernel of one family pair."""
+    return _family_kernel(_make_score_kernel, pair_tag)
 
 
 def _make_score_kernel(pair_tag):
@@ -426,15 +432,9 @@ def _finish_block(
     out_done[b] = lo < num_steps
 
 
-_DECODE_KERNELS = {}
-
-
 def _decode_kernel_for(prior_tag):
     """The decoding kernel of one prior family."""
-    key = type(prior_tag)
-    if key not in _DECODE_KERNELS:
-        _DECODE_KERNELS[key] = _make_decode_kernel(prior_tag)
-    return _DECODE_KERNELS[key]
+    return _family_kernel(_make_decode_kernel, prior_tag)
 
 
 def _make_decode_kernel(prior_tag):

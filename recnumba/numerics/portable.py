@@ -8,7 +8,7 @@ A decoded sample must be bit-identical whichever device decodes it. Two things b
 
 So the decode path writes every product that feeds an addition as ``mul_rn(a, b)`` (a plain
 ``a * b`` on the CPU; ``__dmul_rn``, which NVVM never fuses, on CUDA: the CUDA overload is
-registered by ``recnumba.kernels.cuda_kernels``) and takes logarithms with ``portable_log``,
+registered by ``recnumba.backends.cuda``) and takes logarithms with ``portable_log``,
 which uses only ``mul_rn``, ``+``, ``-``, ``/`` and comparisons: IEEE-754 operations that are
 correctly rounded on both devices. Division and ``sqrt`` are correctly rounded on both as well
 (numba-cuda emits ``div.rn``/``sqrt.rn`` unless fastmath is on).

@@ -7,12 +7,12 @@ any block can be regenerated on its own (index-addressable), in any order, on an
   published known-answer vectors in the tests.
 * ``shared_uniform_pair`` gives the uniforms both sides share, keyed by
   (seed, block, candidate index, dimension pair). The candidate index ``n`` already encodes the pair
-  (bin, local index), see ``recnumba.kernels.candidates``.
+  (bin, local index), see ``recnumba.search.core``.
 * ``private_uniform_pair`` gives the sender's own uniforms (arrival times, bin draws), keyed by
   (seed, block, step, slot pair) under a different key domain, so an encode is reproducible while
   the receiver never needs them.
 
-All functions are ``@njit`` and use only integer and float arithmetic, so the CUDA backend (``recnumba.kernels.cuda_kernels``)
+All functions are ``@njit`` and use only integer and float arithmetic, so the CUDA backend (``recnumba.backends.cuda``)
 calls them from device code as they are. Words are carried in ``uint64`` and masked to 32 bits: numba
 has no 32x32->64 multiply, and mixing ``uint64`` with signed integers silently yields float64,
 hence the explicit ``np.uint64`` everywhere.
