@@ -63,7 +63,7 @@ from typing import NamedTuple
 import constriction
 import numpy as np
 
-from recnumba.validation import check_plan, check_seed
+from recnumba.validation import INDEX_LIMIT, check_indices, check_plan, check_seed
 from recnumba.coding.bits import BitReader, BitWriter
 from recnumba.coding.elias import delta_length, read_delta, write_delta
 
@@ -99,7 +99,7 @@ _FIXED_HEADER = 25
 _CRC_BYTES = 4
 _MAX_EXPONENT = 63
 from recnumba.random.philox import SEED_LIMIT as _SEED_LIMIT  # noqa: E402  (one limit for every module)
-_INDEX_LIMIT = 1 << 63
+_INDEX_LIMIT = INDEX_LIMIT  # (one limit for every module)
 #: Refuse streams declaring more indices than this (a crafted header must not exhaust memory).
 _MAX_INDICES = 1 << 26
 _STEP = 8  # model parameters are stored in 1/8 bit units
@@ -170,22 +170,13 @@ def _check_code(code):
 
 
 def _check_indices(indices, plan):
-    values = np.asarray(indices)
-    if values.dtype == bool or not np.issubdtype(values.dtype, np.integer):
-        if values.dtype != object or not all(isinstance(v, (int, np.integer)) for v in values.ravel()):
-            raise ValueError(f"indices must be integers >= 0; got dtype {values.dtype}")
-    if values.ndim not in (1, 2) or values.shape[-1] != plan.num_blocks or values.size == 0:
+    shape = np.shape(indices)
+    if len(shape) not in (1, 2) or shape[-1] != plan.num_blocks or 0 in shape:
         raise ValueError(
             f"indices must have shape ({plan.num_blocks},) or (num_items, {plan.num_blocks}) for this plan; "
-            f"got {values.shape}"
+            f"got {shape}"
         )
-    if values.dtype == object:
-        bad = any(int(v) < 0 or int(v) >= _INDEX_LIMIT for v in values.ravel())
-    else:
-        bad = bool(np.any(values < 0)) or bool(np.any(values.astype(np.uint64) >= np.uint64(_INDEX_LIMIT)))
-    if bad:
-        raise ValueError("indices must be in [0, 2^63)")
-    return values.astype(np.int64)
+    return check_indices(indices, "indices")
 
 
 def _quantise_one(offset, scale):
