@@ -91,8 +91,7 @@ def visit_candidate(prior, grid, seed, block, index, digits, scoring, target, lo
     every device decodes the same bits). Pass None for what is not wanted: numba compiles each
     combination separately and drops the unused branches.
     """
-    intervals, offsets = grid.intervals, grid.offsets  # (fields read once, outside the loops)
-    num_dims = intervals.shape[0]
+    num_dims = grid.intervals.shape[0]
     remaining = 0.0  # sum of sup ln q/p over the dimensions not scored yet
     margin = 0.0
     base = 0.0
@@ -100,7 +99,7 @@ def visit_candidate(prior, grid, seed, block, index, digits, scoring, target, lo
         if log_sup is not None:
             magnitude = abs(scoring.log_arrival) + abs(scoring.log_num_bins) + abs(scoring.log_weight)
             for d in range(num_dims):
-                sup = log_sup[offsets[d] + digits[d]]  # (pruning needs the digits array of the CPU search)
+                sup = log_sup[grid.offsets[d] + digits[d]]  # (pruning needs the digits array of the CPU search)
                 remaining += sup
                 magnitude += abs(sup)
             margin = 1e-9 * (1.0 + magnitude)  # inf with an unbounded dimension: never prunes
@@ -116,23 +115,23 @@ def visit_candidate(prior, grid, seed, block, index, digits, scoring, target, lo
         # with a parity test) measured 6-12% slower in the pruned PFR search.
         d = 2 * pair_index
         digit = digit_of(digits, grid, d)
-        x = std_quantile(prior, digit, intervals[d], u_even)
+        x = std_quantile(prior, digit, grid.intervals[d], u_even)
         if placement is not None:
             placement.out[d] = placement.loc[d] + mul_rn(placement.scale[d], x)
         if scoring is not None:
             total += log_ratio(scoring.pair, x, target[d, 0], target[d, 1])
             if log_sup is not None:
-                remaining -= log_sup[offsets[d] + digits[d]]
+                remaining -= log_sup[grid.offsets[d] + digits[d]]
         d += 1
         if d < num_dims:
             digit = digit_of(digits, grid, d)
-            x = std_quantile(prior, digit, intervals[d], u_odd)
+            x = std_quantile(prior, digit, grid.intervals[d], u_odd)
             if placement is not None:
                 placement.out[d] = placement.loc[d] + mul_rn(placement.scale[d], x)
             if scoring is not None:
                 total += log_ratio(scoring.pair, x, target[d, 0], target[d, 1])
                 if log_sup is not None:
-                    remaining -= log_sup[offsets[d] + digits[d]]
+                    remaining -= log_sup[grid.offsets[d] + digits[d]]
     if scoring is None:
         return 0.0
     return scoring.log_arrival - total + scoring.log_num_bins + scoring.log_weight
@@ -275,14 +274,13 @@ def draw_bin(seed, block, step, grid, log_pi, cdf, digits, store_digits):
     Private slot 0 is the arrival time; slot 1 + d is dimension d's interval draw. The intervals
     go to ``digits`` when ``store_digits`` (the CPU search reuses them; the GPU recomputes them).
     """
-    intervals, offsets, strides = grid.intervals, grid.offsets, grid.strides
-    num_dims = intervals.shape[0]
+    num_dims = grid.intervals.shape[0]
     bin_index = np.int64(0)
     log_weight = 0.0
     for pair in range((num_dims + 2) // 2):
         needed = False  # skip the generator for dimensions that are not split
         for slot in range(max(2 * pair, 1), min(2 * pair + 2, num_dims + 1)):
-            needed = needed or intervals[slot - 1] > 1
+            needed = needed or grid.intervals[slot - 1] > 1
         u_even, u_odd = 0.5, 0.5
         if needed:
             u_even, u_odd = private_uniform_pair(seed, block, step, pair)
@@ -291,17 +289,17 @@ def draw_bin(seed, block, step, grid, log_pi, cdf, digits, store_digits):
             d = slot - 1
             if d < 0 or d >= num_dims:
                 continue
-            if intervals[d] == 1:
+            if grid.intervals[d] == 1:
                 if store_digits:
                     digits[d] = 0
-                log_weight += log_pi[offsets[d]]
+                log_weight += log_pi[grid.offsets[d]]
                 continue
             u = u_even if half == 0 else u_odd
-            interval = search_cdf(cdf, offsets[d], intervals[d], u)
+            interval = search_cdf(cdf, grid.offsets[d], grid.intervals[d], u)
             if store_digits:
                 digits[d] = interval
-            bin_index += np.int64(interval) * strides[d]
-            log_weight += log_pi[offsets[d] + interval]
+            bin_index += np.int64(interval) * grid.strides[d]
+            log_weight += log_pi[grid.offsets[d] + interval]
     return bin_index, log_weight
 
 
