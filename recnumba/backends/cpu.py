@@ -31,19 +31,20 @@ def select_block(pair, target, grid, spec, block):
     action, status = policy.first_action(spec, log_bound)
     if action == policy.ACTION_REPORT:
         return np.int64(-1), np.int64(0), status, log_bound, True
-    # core.search, not its pfr_search/orc_search wrappers: with the wrappers LLVM inlined both whole
-    # searches into this function, and the search loop ran 10-14% slower (benchmarks/ab_compare.py).
-    # np.int64(0), not a literal 0: both rules then share one compiled loop.
-    if action == policy.ACTION_PFR:
+    # One call site of core.search for both rules (and auto's fallback): inlined twice into this
+    # function (as with the pfr_search/orc_search wrappers) the search loop ran 5-14% slower.
+    exact = action == policy.ACTION_PFR
+    while True:
+        if not exact and weights != spec.weights:  # auto's ORC blocks use the caller's weights
+            log_bound = core.fill_bin_tables(pair, target, grid, spec.weights, tables.log_pi, tables.cdf)
+            weights = spec.weights
+        num_samples = np.int64(0) if exact else spec.num_samples
+        limit = spec.max_steps if exact else spec.num_samples
         index, steps, status = core.search(pair, target, grid, tables, log_bound, spec.seed, block,
-                                           np.int64(0), spec.max_steps)
-        if not policy.falls_back_to_orc(spec, status):
-            return index, steps, status, log_bound, True
-    if weights != spec.weights:
-        log_bound = core.fill_bin_tables(pair, target, grid, spec.weights, tables.log_pi, tables.cdf)
-    index, steps, status = core.search(pair, target, grid, tables, log_bound, spec.seed, block,
-                                       spec.num_samples, spec.num_samples)
-    return index, steps, status, log_bound, False
+                                           num_samples, limit)
+        if not (exact and policy.falls_back_to_orc(spec, status)):
+            return index, steps, status, log_bound, exact
+        exact = False
 
 
 @njit(cache=True)
