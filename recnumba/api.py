@@ -27,7 +27,7 @@ from recnumba.search.params import (
     SearchOutput,
     SearchSpec,
 )
-from recnumba.validation import INT64_LIMIT, check_bits, check_block_ids, check_indices, check_int, check_seed
+from recnumba.validation import INDEX_LIMIT, check_bits, check_block_ids, check_indices, check_int, check_seed
 
 __all__ = ["BACKENDS", "BackendUnavailable", "DEFAULT_MAX_STEPS", "EncodeResult", "MaxStepsExceeded", "decode",
            "encode"]
@@ -106,18 +106,17 @@ def check_partition(partition, dim):
     return partition
 
 
-def _prior_coordinates(prior, num_blocks):
+def prior_coordinates(prior, num_blocks):
     """(loc, scale) of the prior, each (B, D) writable float64: z = loc + scale * x."""
     loc, scale = prior.location_scale()
     return _batched(loc, num_blocks), _batched(scale, num_blocks)
 
 
-def standardise(pair, target, prior, num_blocks):
-    """(B, D, 2) standardised target parameters, or ValueError if float64 cannot represent them."""
-    loc, scale = _prior_coordinates(prior, num_blocks)
-    first, second = (_batched(p, num_blocks) for p in target.params)
+def standardise(pair, target, loc, scale):
+    """(B, D, 2) standardised target parameters for the prior's (B, D) ``loc`` and ``scale``, or
+    ValueError if float64 cannot represent them."""
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        a, b = type(target)(first, second).standardised_by(loc, scale)
+        a, b = (np.broadcast_to(p, loc.shape) for p in target.standardised_by(loc, scale))
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         raise ValueError(
             "target and prior are too far apart for float64 (the target's parameters in units of the "
@@ -224,7 +223,7 @@ def encode(
         budget = 0
     else:
         budget = check_int(1 << 16 if num_samples is None else num_samples, "num_samples", minimum=1)
-        if budget * partition.num_bins > INT64_LIMIT:
+        if budget * partition.num_bins > INDEX_LIMIT:
             raise ValueError(
                 f"num_samples x J = 2^{math.log2(budget * partition.num_bins):.1f} exceeds the int64 index "
                 "range 2^63; use fewer bins (log2 J <= 63 - log2 num_samples) or fewer samples"
@@ -237,7 +236,8 @@ def encode(
     block_ids = check_block_ids(block_ids, num_blocks)
     backend = backends.resolve(backend, num_blocks)
 
-    targets = standardise(pair, target, prior, num_blocks)
+    loc, scale = prior_coordinates(prior, num_blocks)
+    targets = standardise(pair, target, loc, scale)
     if method == "pfr" or weights == "ratio":
         if not np.all(pair.bounded(targets[..., 0], targets[..., 1])):
             what = "exact PFR" if method == "pfr" else 'weights="ratio"'
@@ -254,7 +254,6 @@ def encode(
     _raise_for_status(out.status, out.steps, bound_bits, max_steps)
 
     sample = np.empty((num_blocks, target.dim), dtype=np.float64)
-    loc, scale = _prior_coordinates(prior, num_blocks)
     backend.decode(prior.prior_tag, out.index, loc, scale, grid, np.uint64(seed), block_ids, sample)
     bits = _code_lengths(out.index, code, partition.num_bins, budget)
     if single:
@@ -345,7 +344,7 @@ def decode(index, prior, seed, *, partition=None, block_ids=None, num_samples=No
             )
     block_ids = check_block_ids(block_ids, num_blocks)
     backend = backends.resolve(backend, num_blocks)
-    loc, scale = _prior_coordinates(prior, num_blocks)
+    loc, scale = prior_coordinates(prior, num_blocks)
     sample = np.empty((num_blocks, prior.dim), dtype=np.float64)
     backend.decode(prior.prior_tag, indices, loc, scale, grid_of(partition), np.uint64(seed), block_ids, sample)
     return sample[0] if single else sample

@@ -63,9 +63,10 @@ from typing import NamedTuple
 import constriction
 import numpy as np
 
-from recnumba.validation import INDEX_LIMIT, check_indices, check_plan, check_seed
 from recnumba.coding.bits import BitReader, BitWriter
 from recnumba.coding.elias import delta_length, read_delta, write_delta
+from recnumba.random.philox import SEED_LIMIT
+from recnumba.validation import INDEX_LIMIT, check_indices, check_plan, check_seed
 
 __all__ = [
     "FORMAT_VERSION",
@@ -98,8 +99,6 @@ _FLAG_BLOCK_MODEL = 2
 _FIXED_HEADER = 25
 _CRC_BYTES = 4
 _MAX_EXPONENT = 63
-from recnumba.random.philox import SEED_LIMIT as _SEED_LIMIT  # noqa: E402  (one limit for every module)
-_INDEX_LIMIT = INDEX_LIMIT  # (one limit for every module)
 #: Refuse streams declaring more indices than this (a crafted header must not exhaust memory).
 _MAX_INDICES = 1 << 26
 _STEP = 8  # model parameters are stored in 1/8 bit units
@@ -158,9 +157,6 @@ def _read_varint(data, pos, what):
         if not byte & 0x80:
             return value, pos + i + 1
     raise StreamError(f"stream header is corrupted: the {what} field is not a valid varint")
-
-
-_check_plan = check_plan
 
 
 def _check_code(code):
@@ -266,7 +262,7 @@ def write_stream(indices, plan, seed, *, code="delta", item=0, exponent_offset=D
     -------
     bytes
     """
-    plan = _check_plan(plan)
+    plan = check_plan(plan)
     code = _check_code(code)
     values = _check_indices(indices, plan)
     seed = check_seed(seed)
@@ -303,7 +299,7 @@ def write_stream(indices, plan, seed, *, code="delta", item=0, exponent_offset=D
 def payload_bits(indices, plan, code="delta", *, exponent_offset=DEFAULT_EXPONENT_OFFSET,
                  exponent_scale=DEFAULT_EXPONENT_SCALE):
     """Exact payload length in bits that :func:`write_stream` writes for these indices."""
-    plan = _check_plan(plan)
+    plan = check_plan(plan)
     code = _check_code(code)
     values = _check_indices(indices, plan)
     if code == "delta":
@@ -315,7 +311,7 @@ def payload_bits(indices, plan, code="delta", *, exponent_offset=DEFAULT_EXPONEN
 
 def code_report(indices, plan, *, exponent_offset=DEFAULT_EXPONENT_OFFSET, exponent_scale=DEFAULT_EXPONENT_SCALE):
     """Bits of ``indices`` (one stream) under Elias delta and the exponent code, against sum log2(n + 1)."""
-    plan = _check_plan(plan)
+    plan = check_plan(plan)
     values = _check_indices(indices, plan)
     offset_q, scale_q = _quantise_model(exponent_offset, exponent_scale, plan.num_blocks)
     num_items = values.shape[0] if values.ndim == 2 else 1
@@ -348,7 +344,7 @@ def fit_exponent_model(indices, plan, *, per_block=False):
     ``per_block=True`` each block gets its own: two float64 arrays (num_blocks,), for
     :func:`write_stream` (a 2-byte-per-block table in the header; worth it on batches of items).
     """
-    plan = _check_plan(plan)
+    plan = check_plan(plan)
     values = _check_indices(indices, plan)
     values = values.reshape(-1, plan.num_blocks)
     exponents = np.array([[int(n + 1).bit_length() - 1 for n in row] for row in values.tolist()], dtype=np.float64)
@@ -395,7 +391,7 @@ def read_stream(data, plan):
     TypeError
         ``data`` is not bytes-like or ``plan`` is not a BlockPlan.
     """
-    plan = _check_plan(plan)
+    plan = check_plan(plan)
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes; got {type(data).__name__}")
     data = bytes(data)
@@ -446,7 +442,7 @@ def read_stream(data, plan):
             f"stream was written for plan 0x{plan_id:016x} but plan 0x{plan.identifier:016x} was given"
         )
     seed = int.from_bytes(data[17:25], "big")
-    if seed >= _SEED_LIMIT:
+    if seed >= SEED_LIMIT:
         raise StreamError(f"stream is malformed: seed {seed} is not below 2^62")
     item, num_items, num_blocks, num_bits = fields
     batched = bool(flags & _FLAG_BATCHED)
@@ -494,7 +490,7 @@ def _decode_payload(payload, num_bits, plan, num_items, code, offset_q, scale_q)
         reader = BitReader(payload, num_bits)
         for i in range(count):
             m = read_delta(reader)
-            if m > _INDEX_LIMIT:
+            if m > INDEX_LIMIT:
                 raise StreamError(f"stream payload is malformed: index {i} is not below 2^63")
             out[i] = m - 1
     else:
@@ -509,7 +505,7 @@ def _decode_payload(payload, num_bits, plan, num_items, code, offset_q, scale_q)
             if not 0 <= e <= _MAX_EXPONENT:
                 raise StreamError(f"stream payload is malformed: exponent {e} out of range")
             m = (1 << e) | reader.read_bits(e)
-            if m > _INDEX_LIMIT:
+            if m > INDEX_LIMIT:
                 raise StreamError(f"stream payload is malformed: index {i} is not below 2^63")
             out[i] = m - 1
     if reader.bits_left:

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from recnumba.api import DEFAULT_MAX_STEPS, decode, encode
-from recnumba.blocks import BlockPlan
+from recnumba.api import DEFAULT_MAX_STEPS, prior_coordinates, decode, encode, standardise
 from recnumba.coding.elias import delta_length
 from recnumba.container import (
     DEFAULT_EXPONENT_OFFSET,
@@ -32,9 +31,6 @@ from recnumba.families.base import Family, check_family, kl_bits, pair_of
 from recnumba.validation import BLOCK_LIMIT, check_int, check_plan
 
 __all__ = ["DatasetEncoding", "encode_dataset", "decode_dataset", "encode_dataset_to_streams", "decode_streams"]
-
-_BLOCK_ID_LIMIT = BLOCK_LIMIT
-
 
 @dataclass
 class DatasetEncoding:
@@ -85,7 +81,7 @@ def _check_prior(prior, plan, num_items):
 
 def _check_keys(first_item, num_items, plan):
     first_item = check_int(first_item, "first_item")
-    if (first_item + num_items) * plan.num_blocks > _BLOCK_ID_LIMIT:
+    if (first_item + num_items) * plan.num_blocks > BLOCK_LIMIT:
         raise ValueError(
             f"items {first_item}..{first_item + num_items - 1} x {plan.num_blocks} blocks need stream keys up to "
             f"{(first_item + num_items) * plan.num_blocks - 1}, beyond 2^32 - 1; use fewer items per seed "
@@ -118,16 +114,9 @@ def _weight_groups(target, prior, weights):
     if weights != "auto":
         return [(slice(None), weights)]
     pair = pair_of(target, prior)
-    num_rows = target.shape[0]
-    bounded = np.all(pair.bounded(*_standardised(target, prior, num_rows)), axis=1)
+    targets = standardise(pair, target, *prior_coordinates(prior, target.shape[0]))
+    bounded = np.all(pair.bounded(targets[..., 0], targets[..., 1]), axis=1)
     return [(np.flatnonzero(sel), kind) for sel, kind in ((bounded, "ratio"), (~bounded, "target")) if sel.any()]
-
-
-def _standardised(target, prior, num_rows):
-    shape = (num_rows, target.dim)
-    loc, scale = prior.broadcast_to(shape).location_scale()
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        return target.broadcast_to(shape).standardised_by(loc, scale)
 
 
 def encode_dataset(
@@ -298,7 +287,7 @@ def decode_streams(streams, prior, plan, *, progress=False, backend="cpu"):
     seeds = np.concatenate([np.full(n, c.seed, dtype=np.int64) for c, n in zip(contents, counts)])
     num_items = indices.shape[0]
     prior = _check_prior(prior, plan, num_items)
-    if int(items.max()) + 1 > math.floor(_BLOCK_ID_LIMIT / plan.num_blocks):
+    if int(items.max()) + 1 > math.floor(BLOCK_LIMIT / plan.num_blocks):
         raise ValueError("stream item numbers exceed the 2^32 stream-key range")
     samples = np.empty((num_items, plan.dim), dtype=np.float64)
     groups = [np.flatnonzero(seeds == s) for s in np.unique(seeds)]

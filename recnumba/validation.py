@@ -1,5 +1,5 @@
-"""Argument checks shared by ``api``, ``dataset``, ``container`` and ``blocks``: one limit, one message,
-one exception type per rule.
+"""Argument checks shared by ``api``, ``dataset`` and ``container``: one limit, one message, one
+exception type per rule.
 
 Wrong *kind* of object (a tuple where a distribution or plan belongs): ``TypeError``. Right kind,
 bad value (negative seed, index out of range, NaN): ``ValueError`` naming the argument and the fix.
@@ -11,9 +11,8 @@ import numpy as np
 
 from recnumba.random.philox import SEED_LIMIT
 
-INDEX_LIMIT = 1 << 63   # indices are int64 codes n >= 0
+INDEX_LIMIT = 1 << 63   # indices (and every integer option) are int64: n < 2^63
 BLOCK_LIMIT = 1 << 32   # stream keys (block ids) are 32-bit counter words
-INT64_LIMIT = 1 << 63
 
 __all__ = ["INDEX_LIMIT", "BLOCK_LIMIT", "check_seed", "check_int", "check_block_ids", "check_indices",
            "check_plan", "check_bits"]
@@ -32,11 +31,10 @@ def check_seed(seed):
     return int(seed)
 
 
-def check_int(value, name, minimum=0, limit=INT64_LIMIT):
-    """``value`` as a Python int in [minimum, limit), or ValueError naming ``name``."""
-    if not _is_integer(value) or not minimum <= int(value) < limit:
-        upper = f" below 2^{int(math.log2(limit))}" if limit == 1 << int(math.log2(limit)) else f" below {limit}"
-        raise ValueError(f"{name} must be an integer >= {minimum}{upper}; got {value!r}")
+def check_int(value, name, minimum=0):
+    """``value`` as a Python int in [minimum, 2^63), or ValueError naming ``name``."""
+    if not _is_integer(value) or not minimum <= int(value) < INDEX_LIMIT:
+        raise ValueError(f"{name} must be an integer >= {minimum} below 2^63; got {value!r}")
     return int(value)
 
 

@@ -26,6 +26,8 @@ class BackendUnavailable(ValueError):
 #: name -> module path; "auto" tries the accelerators in this order, then the CPU.
 _MODULES = {"cpu": "recnumba.backends.cpu", "cuda": "recnumba.backends.cuda"}
 _loaded = {}
+#: ``backend="auto"`` runs on an accelerator from this many blocks per call (fewer do not fill it).
+AUTO_MIN_BLOCKS = {"cuda": 256}
 
 
 def register_backend(name, module_path):
@@ -68,8 +70,7 @@ def resolve(backend, num_blocks):
             if name == "cpu":
                 continue
             # (small "auto" batches never start an accelerator's driver)
-            minimum = _auto_min_blocks(name)
-            if num_blocks >= minimum:
+            if num_blocks >= AUTO_MIN_BLOCKS.get(name, 1):
                 module, _ = _load(name)
                 if module is not None:
                     return module
@@ -83,9 +84,3 @@ def resolve(backend, num_blocks):
     return module
 
 
-#: ``backend="auto"`` runs on an accelerator from this many blocks per call (fewer do not fill it).
-AUTO_MIN_BLOCKS = {"cuda": 256}
-
-
-def _auto_min_blocks(name):
-    return AUTO_MIN_BLOCKS.get(name, 1)

@@ -93,16 +93,6 @@ def bin_tables_parallel(pair, targets, grid, weights, log_pi, cdf, log_bound):
 
 
 @njit(parallel=True)
-def first_actions(pair, targets, grid, spec, log_bound, action, status):
-    """Per block: the bound of ``policy.first_weights`` and ``policy.first_action`` (for other backends)."""
-    weights = policy.first_weights(spec)
-    for b in prange(targets.shape[0]):
-        tables = core.new_bin_tables(grid)
-        log_bound[b] = core.fill_bin_tables(pair, targets[b], grid, weights, tables.log_pi, tables.cdf)
-        action[b], status[b] = policy.first_action(spec, log_bound[b])
-
-
-@njit(parallel=True)
 def bin_bounds(pair, targets, grid, weights, log_bound):
     """Only the (B,) bounds ln r'_max of ``bin_tables_parallel`` (one scratch table per block)."""
     for b in prange(targets.shape[0]):

@@ -55,7 +55,6 @@ from numba.extending import overload  # noqa: E402
 from recnumba.backends import cpu  # noqa: E402
 from recnumba.families import protocol  # noqa: E402
 from recnumba.numerics.portable import mul_rn  # noqa: E402
-from recnumba.random.philox import private_uniform_pair  # noqa: E402,F401  (kept for check scripts)
 from recnumba.search import core, policy  # noqa: E402
 from recnumba.search.params import STATUS_OK, BinGrid, SearchOutput  # noqa: E402
 
@@ -640,15 +639,16 @@ def select(pair_tag, targets, grid, spec, block_ids, out):
     gpu_rows = np.full(num_blocks, fits, dtype=np.bool_)
     cpu_rows |= ~gpu_rows
 
+    first_weights = int(policy.first_weights(spec))
+    out.log_bound[:] = _bounds(pair_tag, targets, grid, first_weights)
     action = np.empty(num_blocks, dtype=np.int64)
     status = np.empty(num_blocks, dtype=np.int64)
-    cpu.first_actions(pair_tag, targets, grid, spec, out.log_bound, action, status)
+    policy.first_actions(spec, out.log_bound, action, status)
     report = np.flatnonzero(gpu_rows & (action == policy.ACTION_REPORT))
     out.index[report], out.steps[report], out.exact[report] = -1, 0, True
     out.status[report] = status[report]
     exact_rows = np.flatnonzero(gpu_rows & (action == policy.ACTION_PFR))
     orc_rows = np.flatnonzero(gpu_rows & (action == policy.ACTION_ORC))
-    first_weights = int(policy.first_weights(spec))
 
     # Exact PFR (also the first attempt of "auto"); blocks it cannot settle go to the CPU, which
     # repeats the search up to max_steps and, for "auto", falls back to ORC exactly as on the CPU.

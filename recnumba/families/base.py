@@ -16,7 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["Family", "Pair", "register_pair", "pair_of", "supported_pairs", "kl_bits", "dinf_bits"]
+__all__ = ["Family", "LocationScaleFamily", "Pair", "register_pair", "pair_of", "supported_pairs", "kl_bits",
+           "dinf_bits", "check_scales_representable"]
 
 _LN2 = np.log(2.0)
 
@@ -120,8 +121,52 @@ class Family:
         raise ValueError(f"{type(self).__name__} cannot be used as a prior")
 
     def standardised_by(self, loc, scale):
-        """This distribution's (a, b) parameters in coordinates ``(z - loc) / scale``."""
+        """This distribution's (a, b) parameters in coordinates ``(z - loc) / scale`` (broadcasting)."""
         raise NotImplementedError
+
+
+class LocationScaleFamily(Family):
+    """A family with parameters ``loc`` and ``scale > 0`` that standardises as ``(z - loc) / scale``.
+
+    Subclasses set ``prior_tag`` and ``scale_meaning`` (what the scale is, for the error message).
+    """
+
+    parameter_names = ("loc", "scale")
+    scale_meaning = "the scale"
+
+    def __init__(self, loc, scale):  # the parameters by name: Family(loc=..., scale=...)
+        super().__init__(loc, scale)
+
+    def _check(self, loc, scale):
+        if np.any(scale <= 0):
+            raise ValueError(f"scale must be > 0 everywhere ({self.scale_meaning})")
+
+    @property
+    def loc(self):
+        return self._params[0]
+
+    @property
+    def scale(self):
+        return self._params[1]
+
+    def location_scale(self):
+        return self.loc, self.scale
+
+    def standardised_by(self, loc, scale):
+        return (self.loc - loc) / scale, self.scale / scale
+
+
+#: The smallest standardised target scale a location-scale pair accepts (``check_scales_representable``).
+MIN_SCALE = 1e-150
+
+
+def check_scales_representable(a, b):
+    """ValueError if a standardised target scale ``b`` is too small to code in float64 (a pair's ``check``)."""
+    if not np.all(np.asarray(b) > MIN_SCALE):
+        raise ValueError(
+            "target and prior are too far apart for float64 (a target scale is below "
+            f"{MIN_SCALE:g} prior scales); rescale the latent"
+        )
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from numba import njit
 from scipy import special
 
 from recnumba.families import protocol
-from recnumba.families.base import Family, Pair, register_pair
+from recnumba.families.base import LocationScaleFamily, Pair, check_scales_representable, register_pair
 from recnumba.numerics import gaussian_math
 from recnumba.numerics.gaussian_math import ndtri, ndtri_fast
 
@@ -105,7 +105,7 @@ def log_target_mass(lower, upper, a, b):
 # ---------------------------------------------------------------------------------------------
 
 
-class Gaussian(Family):
+class Gaussian(LocationScaleFamily):
     """A diagonal Gaussian N(loc, diag(scale^2)), one per block when batched.
 
     Parameters
@@ -115,29 +115,8 @@ class Gaussian(Family):
         They broadcast against each other; a 2-D shape describes B independent blocks.
     """
 
-    parameter_names = ("loc", "scale")
     prior_tag = GaussianPrior()
-
-    def __init__(self, loc, scale):
-        super().__init__(loc, scale)
-
-    def _check(self, loc, scale):
-        if np.any(scale <= 0):
-            raise ValueError("scale must be > 0 everywhere (standard deviations, not variances)")
-
-    @property
-    def loc(self):
-        return self._params[0]
-
-    @property
-    def scale(self):
-        return self._params[1]
-
-    def location_scale(self):
-        return self.loc, self.scale
-
-    def standardised_by(self, loc, scale):
-        return (self.loc - loc) / scale, self.scale / scale
+    scale_meaning = "standard deviations, not variances"
 
 
 def _elementwise(function, *arrays):
@@ -155,14 +134,6 @@ def _kl_nats(target, prior):
 
 def _dinf_nats(target, prior):
     return _elementwise(gaussian_math.log_sup_ratio, target.loc, target.scale, prior.loc, prior.scale)
-
-
-def _check(a, b):
-    if not np.all(b > 1e-150):
-        raise ValueError(
-            "target and prior are too far apart for float64 (target std / prior std must lie in "
-            "(1e-150, inf) and (target mean - prior mean) / prior std must be finite); rescale the latent"
-        )
 
 
 def _bounded(a, b):
@@ -209,6 +180,6 @@ class reference:
 
 GAUSSIAN_PAIR = register_pair(Pair(
     target=Gaussian, prior=Gaussian, tag=GaussianPair(), kl_nats=_kl_nats, dinf_nats=_dinf_nats,
-    bounded=_bounded, reference=reference, check=_check,
+    bounded=_bounded, reference=reference, check=check_scales_representable,
     exact_condition="every target std below the prior std (or equal to it, with equal means)",
 ))

@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 
 from recnumba.families import protocol
-from recnumba.families.base import Family, Pair, register_pair
+from recnumba.families.base import LocationScaleFamily, Pair, check_scales_representable, register_pair
 from recnumba.numerics.gaussian_math import log1mexp
 from recnumba.numerics.portable import portable_log
 
@@ -33,8 +33,6 @@ _LN_HALF = -0.69314718055994530942  # ln(1/2)
 # Below this width (in target scales) log(1 - e^-w) is log(w) to far better than float64 precision
 # (the next term is -w/2), and w itself may have underflowed: take log(width) - log(b) instead.
 _TINY_WIDTH = 1e-200
-#: the smallest standardised target scale the pair accepts (``check``)
-MIN_SCALE = 1e-150
 
 
 class LaplacePrior(NamedTuple):
@@ -174,7 +172,7 @@ def log_target_mass(lower, upper, a, b):
 # ---------------------------------------------------------------------------------------------
 
 
-class Laplace(Family):
+class Laplace(LocationScaleFamily):
     """A factorised Laplace distribution Laplace(loc, scale) per dimension, one per block when batched.
 
     Density ``exp(-|z - loc| / scale) / (2 scale)``.
@@ -187,29 +185,8 @@ class Laplace(Family):
         each other; a 2-D shape describes B independent blocks.
     """
 
-    parameter_names = ("loc", "scale")
     prior_tag = LaplacePrior()
-
-    def __init__(self, loc, scale):  # the parameters by name: Laplace(loc=..., scale=...)
-        super().__init__(loc, scale)
-
-    def _check(self, loc, scale):
-        if np.any(scale <= 0):
-            raise ValueError("scale must be > 0 everywhere (the Laplace scale: mean absolute deviation)")
-
-    @property
-    def loc(self):
-        return self._params[0]
-
-    @property
-    def scale(self):
-        return self._params[1]
-
-    def location_scale(self):
-        return self.loc, self.scale
-
-    def standardised_by(self, loc, scale):
-        return (self.loc - loc) / scale, self.scale / scale
+    scale_meaning = "the Laplace scale: mean absolute deviation"
 
 
 def _x_minus_log1p(d, ratio):
@@ -276,15 +253,6 @@ def bounded(a, b):
     return np.broadcast_to(np.asarray(b) <= 1.0, np.broadcast(a, b).shape).copy()
 
 
-def check(a, b):
-    """ValueError if a standardised target scale is too small to code in float64."""
-    if not np.all(np.asarray(b) > MIN_SCALE):
-        raise ValueError(
-            "target and prior are too far apart for float64 (a target scale is below "
-            f"{MIN_SCALE:g} prior scales); rescale the latent"
-        )
-
-
 class reference:
     """NumPy versions of the Laplace device functions (the test oracle), vectorised, broadcasting."""
 
@@ -342,6 +310,6 @@ class reference:
 
 LAPLACE_PAIR = register_pair(Pair(
     target=Laplace, prior=Laplace, tag=LaplacePair(), kl_nats=kl_nats, dinf_nats=dinf_nats,
-    bounded=bounded, reference=reference, check=check,
+    bounded=bounded, reference=reference, check=check_scales_representable,
     exact_condition="every target scale at most the prior scale",
 ))

@@ -86,12 +86,17 @@ def _neg_log_width(a, b):
 
 
 @njit(cache=True)
+def _overlap(lower, upper, a, b):
+    """The ends (lo, hi) of [lower, upper] n [a, b]; an overlap of positive length iff lo < hi."""
+    return (lower if lower > a else a), (upper if upper < b else b)
+
+
+@njit(cache=True)
 def _log_overlap_fraction(lower, upper, a, b):
     """ln(|[lower, upper] n [a, b]| / (b - a)); -inf without an overlap of positive length."""
     if lower != lower or upper != upper or a != a or b != b:
         return _NAN
-    lo = lower if lower > a else a
-    hi = upper if upper < b else b
+    lo, hi = _overlap(lower, upper, a, b)
     if not (lo < hi):
         return -_INF
     width = b - a
@@ -124,8 +129,7 @@ def log_sup_ratio(lower, upper, a, b):
     """sup of ln q/p over [lower, upper]: -ln(b - a) if it overlaps [a, b] in an interval, else -inf."""
     if not (lower <= upper) or a != a or b != b:
         return _NAN
-    lo = lower if lower > a else a
-    hi = upper if upper < b else b
+    lo, hi = _overlap(lower, upper, a, b)
     if lo < hi:
         return _neg_log_width(a, b)
     return -_INF
@@ -155,8 +159,7 @@ def gaussian_log_sup_ratio(lower, upper, a, b):
     """sup of ln q/p over [lower, upper]: at the point of the overlap with [a, b] farthest from 0."""
     if not (lower <= upper) or a != a or b != b:
         return _NAN
-    lo = lower if lower > a else a
-    hi = upper if upper < b else b
+    lo, hi = _overlap(lower, upper, a, b)
     if not (lo < hi):
         return -_INF
     far = lo * lo if lo * lo > hi * hi else hi * hi

@@ -81,7 +81,8 @@ def visit_candidate(prior, grid, seed, block, index, digits, scoring, target, lo
     """The one coordinate loop: generate candidate ``index``'s coordinates, then score and/or place them.
 
     Dimensions are visited in pairs (one Philox call each); coordinate d is the prior quantile of
-    ``(i_d + u_d) / J_d``. With ``scoring`` (a ``params.Scoring``) the return value is
+    ``(i_d + u_d) / J_d``; ``digits`` is the bin's digits array (the CPU search) or its flat index.
+    With ``scoring`` (a ``params.Scoring``) and ``target`` (D, 2) the return value is
     ``ln T - ln q/p + ln J + ln pi_j``, summed in dimension order; with ``log_sup`` too, the
     dimensions not yet scored are bounded by their intervals' sup ln q/p before each pair, and once
     even that bound cannot bring the score below ``scoring.best_score`` (with a margin far above
@@ -121,7 +122,7 @@ def visit_candidate(prior, grid, seed, block, index, digits, scoring, target, lo
         if scoring is not None:
             total += log_ratio(scoring.pair, x, target[d, 0], target[d, 1])
             if log_sup is not None:
-                remaining -= log_sup[grid.offsets[d] + digits[d]]
+                remaining -= log_sup[grid.offsets[d] + digit]
         d += 1
         if d < num_dims:
             digit = digit_of(digits, grid, d)
@@ -131,7 +132,7 @@ def visit_candidate(prior, grid, seed, block, index, digits, scoring, target, lo
             if scoring is not None:
                 total += log_ratio(scoring.pair, x, target[d, 0], target[d, 1])
                 if log_sup is not None:
-                    remaining -= log_sup[grid.offsets[d] + digits[d]]
+                    remaining -= log_sup[grid.offsets[d] + digit]
     if scoring is None:
         return 0.0
     return scoring.log_arrival - total + scoring.log_num_bins + scoring.log_weight

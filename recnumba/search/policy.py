@@ -61,3 +61,10 @@ def first_action(spec, log_bound):
 def falls_back_to_orc(spec, status):
     """After a block's exact search ended with ``status``: does it go on with ORC?"""
     return spec.method == METHOD_AUTO and status != STATUS_OK
+
+
+@njit(cache=True)
+def first_actions(spec, log_bound, action, status):
+    """``first_action`` for every block's bound (B,) into ``action`` and ``status`` (B,) (host-side policy)."""
+    for b in range(log_bound.shape[0]):
+        action[b], status[b] = first_action(spec, log_bound[b])
