@@ -10,6 +10,7 @@ from recnumba.search.core import dimension_bin_tables
 from recnumba.search.params import WEIGHT_NAMES
 
 GAUSSIAN = GaussianPair()
+NO_CANCEL = np.zeros(1, dtype=np.int64)
 
 
 def _random_target(rng, dim, spread=0.8, scale_range=(0.15, 0.6)):
@@ -115,9 +116,9 @@ def test_named_searches_match_the_reference():
         for weights in ("ratio", "target"):
             bound = core.fill_bin_tables(GAUSSIAN, target, grid, WEIGHT_NAMES[weights], tables.log_pi, tables.cdf)
             index, steps, status = core.pfr_search(GAUSSIAN, target, grid, tables, bound, np.uint64(trial),
-                                                   np.int64(trial), np.int64(10**7))
+                                                   np.int64(trial), np.int64(10**7), NO_CANCEL)
             assert status == 0
             assert (index, steps) == reference.pfr_select(t_loc, t_scale, partition.intervals, weights, trial, trial)
             index, _, status = core.orc_search(GAUSSIAN, target, grid, tables, bound, np.uint64(trial),
-                                               np.int64(trial), np.int64(700))
+                                               np.int64(trial), np.int64(700), NO_CANCEL)
             assert index == reference.orc_select(t_loc, t_scale, partition.intervals, weights, trial, trial, 700)

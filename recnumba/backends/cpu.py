@@ -22,8 +22,11 @@ def is_available():
 
 
 @njit(cache=True)
-def select_block(pair, target, grid, spec, block):
-    """Run one block's search by the policy. Returns (index, steps, status, ln r'_max, exact)."""
+def select_block(pair, target, grid, spec, block, cancel):
+    """Run one block's search by the policy. Returns (index, steps, status, ln r'_max, exact).
+
+    ``cancel``: int64 (1,), see ``core.search`` (``STATUS_INTERRUPTED`` once it is set).
+    """
     tables = core.new_bin_tables(grid)
     core.fill_log_sup(pair, target, grid, tables.log_sup)
     weights = policy.first_weights(spec)
@@ -41,15 +44,15 @@ def select_block(pair, target, grid, spec, block):
         num_samples = np.int64(0) if exact else spec.num_samples
         limit = spec.max_steps if exact else spec.num_samples
         index, steps, status = core.search(pair, target, grid, tables, log_bound, spec.seed, block,
-                                           num_samples, limit)
+                                           num_samples, limit, cancel)
         if not (exact and policy.falls_back_to_orc(spec, status)):
             return index, steps, status, log_bound, exact
         exact = False
 
 
 @njit(cache=True)
-def _select_into(b, pair, targets, grid, spec, block_ids, out):
-    index, steps, status, log_bound, exact = select_block(pair, targets[b], grid, spec, block_ids[b])
+def _select_into(b, pair, targets, grid, spec, block_ids, out, cancel):
+    index, steps, status, log_bound, exact = select_block(pair, targets[b], grid, spec, block_ids[b], cancel)
     out.exact[b] = exact
     out.index[b] = index
     out.steps[b] = steps
@@ -58,17 +61,17 @@ def _select_into(b, pair, targets, grid, spec, block_ids, out):
 
 
 @njit(parallel=True)
-def select_parallel(pair, targets, grid, spec, block_ids, out):
+def select_parallel(pair, targets, grid, spec, block_ids, out, cancel):
     """Parallel over blocks: ``targets`` (B, D, 2) standardised, ``block_ids`` (B,), ``out`` a SearchOutput."""
     for b in prange(targets.shape[0]):
-        _select_into(b, pair, targets, grid, spec, block_ids, out)
+        _select_into(b, pair, targets, grid, spec, block_ids, out, cancel)
 
 
 @njit(cache=True)
-def select_serial(pair, targets, grid, spec, block_ids, out):
+def select_serial(pair, targets, grid, spec, block_ids, out, cancel):
     """``select_parallel`` on one thread (same results, bit for bit)."""
     for b in range(targets.shape[0]):
-        _select_into(b, pair, targets, grid, spec, block_ids, out)
+        _select_into(b, pair, targets, grid, spec, block_ids, out, cancel)
 
 
 @njit(parallel=True)
@@ -103,7 +106,7 @@ def bin_bounds(pair, targets, grid, weights, log_bound):
 def select(pair_tag, targets, grid, spec, block_ids, out):
     """Fill ``out`` (a ``SearchOutput``) for (B, D, 2) standardised ``targets``."""
     kernel = select_parallel if targets.shape[0] >= PARALLEL_MIN_BLOCKS else select_serial
-    kernel(pair_tag, targets, grid, spec, block_ids, out)
+    kernel(pair_tag, targets, grid, spec, block_ids, out, np.zeros(1, dtype=np.int64))
 
 
 def decode(prior_tag, indices, loc, scale, grid, seed, block_ids, out):

@@ -40,6 +40,7 @@ from recnumba.numerics.portable import mul_rn
 from recnumba.random.philox import private_uniform_pair, shared_uniform_pair
 from recnumba.search.params import (
     STATUS_INDEX_OVERFLOW,
+    STATUS_INTERRUPTED,
     STATUS_MAX_STEPS,
     STATUS_NO_CANDIDATE,
     STATUS_OK,
@@ -320,6 +321,9 @@ def arrival_increment(seed, block, step, num_samples):
 # ---------------------------------------------------------------------------------------------
 
 _EMPTY = np.int64(-1)  # bins are >= 0
+#: A search checks its cancel flag once every this many steps (a power of two).
+CANCEL_POLL_STEPS = 1024
+_CANCEL_POLL_MASK = np.int64(CANCEL_POLL_STEPS - 1)
 _FIBONACCI = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio: spreads consecutive bins
 
 
@@ -347,11 +351,13 @@ def _grown(keys, counts):
 
 
 @njit(cache=True)
-def search(pair, target, grid, tables, log_bound, seed, block, num_samples, limit):
+def search(pair, target, grid, tables, log_bound, seed, block, num_samples, limit, cancel):
     """The search loop over filled bin tables, for both rules (see ``pfr_search``, ``orc_search``).
 
     ``num_samples`` 0: exact PFR, at most ``limit`` steps (``STATUS_MAX_STEPS`` when reached).
     ``num_samples`` N > 0: ORC with N candidates (``limit`` = N). Returns (index, steps, status).
+    ``cancel`` (int64 (1,)) is polled every ``CANCEL_POLL_STEPS`` steps: once another thread sets
+    ``cancel[0]`` nonzero the search stops with ``STATUS_INTERRUPTED`` (how Ctrl-C reaches a search).
     """
     num_dims = grid.intervals.shape[0]
     num_bins = grid.num_bins
@@ -374,6 +380,8 @@ def search(pair, target, grid, tables, log_bound, seed, block, num_samples, limi
             if num_samples > 0:
                 break
             return best_index, steps, STATUS_MAX_STEPS
+        if (steps & _CANCEL_POLL_MASK) == 0 and cancel[0] != 0:
+            return best_index, steps, STATUS_INTERRUPTED
         arrival += arrival_increment(seed, block, steps, num_samples)
         log_arrival = math.log(arrival)
         if log_arrival - log_bound >= best_score:
@@ -407,15 +415,15 @@ def search(pair, target, grid, tables, log_bound, seed, block, num_samples, limi
 
 
 @njit(cache=True)
-def pfr_search(pair, target, grid, tables, log_bound, seed, block, max_steps):
+def pfr_search(pair, target, grid, tables, log_bound, seed, block, max_steps, cancel):
     """Exact PFR over filled tables, stopping by the optimal rule. Returns (index, steps, status).
 
     ``STATUS_MAX_STEPS`` after ``max_steps`` candidates without the rule firing.
     """
-    return search(pair, target, grid, tables, log_bound, seed, block, np.int64(0), max_steps)
+    return search(pair, target, grid, tables, log_bound, seed, block, np.int64(0), max_steps, cancel)
 
 
 @njit(cache=True)
-def orc_search(pair, target, grid, tables, log_bound, seed, block, num_samples):
+def orc_search(pair, target, grid, tables, log_bound, seed, block, num_samples, cancel):
     """ORC over exactly ``num_samples`` candidates (stops early once none can win). (index, steps, status)."""
-    return search(pair, target, grid, tables, log_bound, seed, block, num_samples, num_samples)
+    return search(pair, target, grid, tables, log_bound, seed, block, num_samples, num_samples, cancel)

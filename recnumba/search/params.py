@@ -26,6 +26,7 @@ STATUS_MAX_STEPS = 1       # exact PFR reached max_steps (or would take far long
 STATUS_INDEX_OVERFLOW = 2  # the index k * J + j outgrew int64
 STATUS_UNBOUNDED = 3       # exact PFR with an unbounded density ratio
 STATUS_NO_CANDIDATE = 4    # no candidate had a finite score (degenerate target)
+STATUS_INTERRUPTED = 5     # the caller raised the cancel flag (Ctrl-C): no result
 
 
 class BinGrid(NamedTuple):
