@@ -23,7 +23,7 @@ from scipy import special
 from recnumba.families import protocol
 from recnumba.families.base import LocationScaleFamily, Pair, check_scales_representable, register_pair
 from recnumba.numerics import gaussian_math
-from recnumba.numerics.gaussian_math import ndtri, ndtri_fast
+from recnumba.numerics.gaussian_math import ndtri, ndtri_fast, ndtri_fast_branch_free
 
 __all__ = ["Gaussian", "GaussianPrior", "GaussianPair", "GAUSSIAN_PAIR"]
 
@@ -65,6 +65,23 @@ def std_quantile(interval, num_intervals, u):
     return -ndtri_fast(upper / float(num_intervals))
 
 
+@protocol.implements_lanes(protocol.std_quantiles, GaussianPrior)
+@njit(cache=True, error_model="numpy")
+def std_quantiles(intervals, num_intervals, u, count, out):
+    """``std_quantile`` for c < count, bit for bit, with the branches turned into selects.
+
+    The scalar version branches on the tail and on the half (mispredicted about every other
+    candidate, and a loop with branches does not vectorise); here every lane takes the same path.
+    """
+    scale = float(num_intervals)
+    for c in range(count):
+        lower = float(intervals[c]) + u[c]
+        upper = float(num_intervals - 1 - intervals[c]) + (1.0 - u[c])
+        use_lower = lower <= upper
+        x = ndtri_fast_branch_free((lower if use_lower else upper) / scale)
+        out[c] = x if use_lower else -x
+
+
 @protocol.implements(protocol.std_edge, GaussianPrior)
 @njit(cache=True)
 def std_edge(edge, num_intervals):
@@ -79,7 +96,7 @@ def std_edge(edge, num_intervals):
 
 
 @protocol.implements(protocol.log_ratio, GaussianPair)
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")  # (b > 0 always; the numpy model lets loops over it vectorise)
 def log_ratio(x, a, b):
     """ln q(x)/p(x) with q = N(a, b^2) and p = N(0, 1)."""
     dev = (x - a) / b

@@ -32,13 +32,27 @@ A family module implements the protocol with::
     def _log_ratio(x, a, b): ...
 
 The stubs below are never executed in Python: they exist to be overloaded.
+
+Lanes (the CPU's chunked search, ``recnumba.search.chunked``): two array versions of the hot
+functions, for ``count`` candidates at once,
+
+* ``std_quantiles(prior, intervals, num_intervals, u, count, out)``:
+  ``out[c] = std_quantile(prior, intervals[c], num_intervals, u[c])``;
+* ``add_log_ratios(pair, x, a, b, count, total)``: ``total[c] += log_ratio(pair, x[c], a, b)``.
+
+Every family gets them for free as loops over its scalar functions (compiled with numba's
+``error_model="numpy"``, so a division does not stop LLVM from vectorising the loop). A family whose
+scalar function has branches that defeat vectorisation may register a branch-free version with
+``@implements_lanes(std_quantiles, GaussianPrior)``; it must return the scalar function's values
+bit for bit (the tests check every registered one against its scalar twin).
 """
 
 from numba import types
 from numba.extending import overload
 
-__all__ = ["PROTOCOL", "declare_pair", "implements", "log_ratio", "log_sup_ratio", "log_target_mass",
-           "prior_of", "register_for_target", "std_edge", "std_quantile"]
+__all__ = ["PROTOCOL", "add_log_ratios", "declare_pair", "implements", "implements_lanes", "log_ratio",
+           "log_sup_ratio", "log_target_mass", "prior_of", "register_for_target", "std_edge", "std_quantile",
+           "std_quantiles"]
 
 
 def std_quantile(prior, interval, num_intervals, u):
@@ -156,3 +170,66 @@ def register_for_target(target):
         _overload_for(stub, tag_class, function, target)
     for pair_class, prior_class in _PAIR_PRIORS:
         _overload_prior_of(pair_class, prior_class, target)
+
+
+# ---------------------------------------------------------------------------------------------
+# Lanes (CPU only)
+# ---------------------------------------------------------------------------------------------
+
+
+def std_quantiles(prior, intervals, num_intervals, u, count, out):
+    """``out[c] = std_quantile(prior, intervals[c], num_intervals, u[c])`` for c < count (stub)."""
+    raise NotImplementedError("protocol stub: called from numba-compiled code only")
+
+
+def add_log_ratios(pair, x, a, b, count, total):
+    """``total[c] += log_ratio(pair, x[c], a, b)`` for c < count (protocol stub)."""
+    raise NotImplementedError("protocol stub: called from numba-compiled code only")
+
+
+#: (lanes stub, tag class) -> the family's own njit implementation (without the tag argument)
+_LANES = {}
+_LANES_SCALAR = {std_quantiles: std_quantile, add_log_ratios: log_ratio}
+
+
+def implements_lanes(stub, tag_class):
+    """Decorator: register a family's own (faster, bit-identical) version of a lanes stub."""
+    if stub not in _LANES_SCALAR:
+        raise ValueError(f"{getattr(stub, '__name__', stub)!r} is not a lanes function; use std_quantiles "
+                         "or add_log_ratios")
+
+    def register(function):
+        _LANES[(stub, tag_class)] = function
+        return function
+
+    return register
+
+
+def _tag_class(value_type):
+    return value_type.instance_class if isinstance(value_type, types.BaseNamedTuple) else None
+
+
+@overload(std_quantiles, target="cpu", jit_options={"error_model": "numpy"})
+def _std_quantiles(prior, intervals, num_intervals, u, count, out):
+    own = _LANES.get((std_quantiles, _tag_class(prior)))
+    if own is not None:
+        return lambda prior, intervals, num_intervals, u, count, out: own(intervals, num_intervals, u, count, out)
+
+    def loop(prior, intervals, num_intervals, u, count, out):
+        for c in range(count):
+            out[c] = std_quantile(prior, intervals[c], num_intervals, u[c])
+
+    return loop
+
+
+@overload(add_log_ratios, target="cpu", jit_options={"error_model": "numpy"})
+def _add_log_ratios(pair, x, a, b, count, total):
+    own = _LANES.get((add_log_ratios, _tag_class(pair)))
+    if own is not None:
+        return lambda pair, x, a, b, count, total: own(x, a, b, count, total)
+
+    def loop(pair, x, a, b, count, total):
+        for c in range(count):
+            total[c] += log_ratio(pair, x[c], a, b)
+
+    return loop

@@ -44,7 +44,7 @@ import math
 
 import numba
 
-from recnumba.numerics.portable import horner, mul_rn, portable_log
+from recnumba.numerics.portable import horner, mul_rn, portable_log, portable_log_of_normal
 
 __all__ = [
     "ndtri",
@@ -273,6 +273,34 @@ def _ndtri(p, refine):
         # 1 - p is exact for p >= 0.5
         return -(_ndtri_lower(1.0 - p) if refine else _ppnd16_lower(1.0 - p))
     return _ndtri_lower(p) if refine else _ppnd16_lower(p)
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")  # (LLVM would not inline it: a call stops vectorisation)
+def ndtri_fast_branch_free(p):
+    """``ndtri_fast(p)`` bit for bit for 0 < p < 1, with every branch a select (CPU lanes only).
+
+    The three AS241 regions share one rational evaluation with per-lane coefficients (the central
+    one is ``q N(r) / D(r)``, the tails ``-N(r) / D(r) = (-1 N(r)) / D(r)``, same rounding), and the
+    tail's logarithm is ``portable_log_of_normal`` (t >= 2^-1022 here: t >= (i + 2^-54) / J).
+    Every lane computes the tail's log and square root; that is cheaper than a mispredicted branch.
+    """
+    flip = p > 0.5
+    t = 1.0 - p if flip else p  # exact for p >= 0.5
+    q = t - 0.5
+    central = q >= -0.425
+    r = math.sqrt(-portable_log_of_normal(t))
+    near = r <= 5.0
+    if central:  # (a select: both sides are plain arithmetic)
+        r = 0.180625 - q * q
+    else:
+        r = r - 1.6 if near else r - 5.0
+    numerator = _CENTRAL_NUM[0] if central else (_NEAR_NUM[0] if near else _FAR_NUM[0])
+    denominator = _CENTRAL_DEN[0] if central else (_NEAR_DEN[0] if near else _FAR_DEN[0])
+    for k in range(1, 8):
+        numerator = numerator * r + (_CENTRAL_NUM[k] if central else (_NEAR_NUM[k] if near else _FAR_NUM[k]))
+        denominator = denominator * r + (_CENTRAL_DEN[k] if central else (_NEAR_DEN[k] if near else _FAR_DEN[k]))
+    x = ((q if central else -1.0) * numerator) / denominator
+    return -x if flip else x
 
 
 @numba.njit(cache=True)

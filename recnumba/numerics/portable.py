@@ -16,10 +16,13 @@ correctly rounded on both devices. Division and ``sqrt`` are correctly rounded o
 
 import math
 
+import numpy as np
 from numba import njit
 from numba.extending import overload
 
-__all__ = ["mul_rn", "portable_log", "horner"]
+from recnumba.numerics.bits import bits_of_float, float_from_bits, float_of_small_uint
+
+__all__ = ["mul_rn", "portable_log", "portable_log_of_normal", "horner"]
 
 
 def mul_rn(a, b):
@@ -108,3 +111,30 @@ def portable_log(x):
     return mul_rn(dk, _LN2_HI) - (
         (half_f_squared - (mul_rn(s, half_f_squared + r) + mul_rn(dk, _LN2_LO))) - f
     )
+
+
+_MANTISSA = np.uint64(0x000FFFFFFFFFFFFF)
+_EXPONENT_OF_ONE = np.uint64(0x3FF0000000000000)
+
+
+@njit(cache=True, inline="always")  # (LLVM would not inline it: a call stops vectorisation)
+def portable_log_of_normal(x):
+    """``portable_log(x)`` bit for bit for a positive, normal, finite x, without branches (CPU only).
+
+    The scaling cascade of ``portable_log`` is exact, so it ends at x's own mantissa and exponent;
+    here they are read from the bits instead, which LLVM can vectorise. Other x: undefined result.
+    """
+    bits = bits_of_float(x)
+    exponent_bits = bits >> np.uint64(52)
+    m = float_from_bits((bits & _MANTISSA) | _EXPONENT_OF_ONE)  # in [1, 2)
+    dk = float_of_small_uint(exponent_bits) - 1023.0
+    above = m >= _SQRT2
+    m = m * 0.5 if above else m
+    dk = dk + 1.0 if above else dk
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    r = w * horner(w, _LG_EVEN) + z * horner(w, _LG_ODD)
+    half_f_squared = (0.5 * f) * f
+    return dk * _LN2_HI - ((half_f_squared - (s * (half_f_squared + r) + dk * _LN2_LO)) - f)

@@ -13,7 +13,9 @@ any block can be regenerated on its own (index-addressable), in any order, on an
   the receiver never needs them.
 
 All functions are ``@njit`` and use only integer and float arithmetic, so the CUDA backend (``recnumba.backends.cuda``)
-calls them from device code as they are. Words are carried in ``uint64`` and masked to 32 bits: numba
+calls them from device code as they are. The ``*_lanes`` functions fill arrays for many counters at
+once, written so that LLVM vectorises them on the CPU; they return the scalar functions' values bit
+for bit (tested). Words are carried in ``uint64`` and masked to 32 bits: numba
 has no 32x32->64 multiply, and mixing ``uint64`` with signed integers silently yields float64,
 hence the explicit ``np.uint64`` everywhere.
 """
@@ -21,6 +23,7 @@ hence the explicit ``np.uint64`` everywhere.
 import numpy as np
 from numba import njit
 
+from recnumba.numerics.bits import float_of_small_uint
 from recnumba.numerics.portable import mul_rn
 
 MASK32 = np.uint64(0xFFFFFFFF)
@@ -45,6 +48,13 @@ def philox4x32_10(c0, c1, c2, c3, k0, k1):
 
     Arguments are 32-bit words held in unsigned 64-bit integers; returns four such words.
     """
+    return _philox_rounds(c0, c1, c2, c3, k0, k1)
+
+
+# Inlined by numba into its callers (LLVM declines to inline the ten unrolled rounds, and a loop
+# that calls a function cannot be vectorised: the lanes functions below need it inlined).
+@njit(cache=True, inline="always")
+def _philox_rounds(c0, c1, c2, c3, k0, k1):
     c0 = np.uint64(c0) & MASK32
     c1 = np.uint64(c1) & MASK32
     c2 = np.uint64(c2) & MASK32
@@ -131,3 +141,46 @@ def private_uniform(seed, block, step, slot):
     if (np.uint64(slot) & np.uint64(1)) == np.uint64(0):
         return u_even
     return u_odd
+
+
+# ---------------------------------------------------------------------------------------------
+# Lanes: many counters at once (CPU, vectorised)
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _uniform53_lanes(hi, lo):
+    """``uniform53(hi, lo)`` bit for bit, without a uint64 -> float64 conversion (none on AVX2).
+
+    ``m * 2^-53 = hi * 2^-32 + (lo >> 11) * 2^-53``: both terms and their sum are exact.
+    """
+    tail = lo >> np.uint64(11)
+    value = float_of_small_uint(hi) * 2.0**-32 + float_of_small_uint(tail) * _TWO_POW_M53
+    return _TWO_POW_M54 if (hi | tail) == np.uint64(0) else value
+
+
+@njit(cache=True, error_model="numpy")
+def shared_uniform_lanes(seed, block, index, pair, count, u_even, u_odd):
+    """``shared_uniform_pair(seed, block, index[c], pair)`` into ``u_even[c], u_odd[c]`` for c < count."""
+    k0, k1 = _key_words(seed, DOMAIN_SHARED)
+    counter0 = np.uint64(pair)
+    counter1 = np.uint64(block)
+    for c in range(count):
+        n = np.uint64(index[c])
+        x0, x1, x2, x3 = _philox_rounds(counter0, counter1, n & MASK32, n >> _SHIFT32, k0, k1)
+        u_even[c] = _uniform53_lanes(x0, x1)
+        u_odd[c] = _uniform53_lanes(x2, x3)
+
+
+@njit(cache=True, error_model="numpy")
+def private_uniform_lanes(seed, block, first_step, pair, count, u_even, u_odd):
+    """``private_uniform_pair(seed, block, first_step + c, pair)`` into ``u_even[c], u_odd[c]``, c < count."""
+    k0, k1 = _key_words(seed, DOMAIN_PRIVATE)
+    counter0 = np.uint64(pair)
+    counter1 = np.uint64(block)
+    first = np.uint64(first_step)
+    for c in range(count):
+        n = first + np.uint64(c)
+        x0, x1, x2, x3 = _philox_rounds(counter0, counter1, n & MASK32, n >> _SHIFT32, k0, k1)
+        u_even[c] = _uniform53_lanes(x0, x1)
+        u_odd[c] = _uniform53_lanes(x2, x3)
