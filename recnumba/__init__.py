@@ -27,6 +27,7 @@ from recnumba.api import (
     decode,
     encode,
 )
+from recnumba.backends.threads import get_num_threads, set_num_threads
 from recnumba.families import Gaussian, Laplace, Uniform, dinf_bits, kl_bits
 from recnumba.blocks import BlockPlan
 from recnumba.container import StreamError, read_stream, write_stream
@@ -52,7 +53,9 @@ __all__ = [
     "dinf_bits",
     "encode",
     "encode_dataset",
+    "get_num_threads",
     "kl_bits",
     "read_stream",
+    "set_num_threads",
     "write_stream",
 ]

@@ -18,6 +18,7 @@ from recnumba.partition import Partition
 from recnumba.search.params import (
     METHOD_NAMES,
     STATUS_INDEX_OVERFLOW,
+    STATUS_INTERRUPTED,
     STATUS_MAX_STEPS,
     STATUS_NO_CANDIDATE,
     STATUS_OK,
@@ -265,6 +266,9 @@ def encode(
 def _raise_for_status(status, steps, bound_bits, max_steps):
     if np.all(status == STATUS_OK):
         return
+    if np.any(status == STATUS_INTERRUPTED):
+        # A backend returned a cancelled search (Ctrl-C): never a result.
+        raise KeyboardInterrupt("the search was interrupted")
     block = int(np.flatnonzero(status != STATUS_OK)[0])
     code = int(status[block])
     if code == STATUS_MAX_STEPS and steps[block] == 0:

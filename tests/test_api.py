@@ -2,7 +2,6 @@
 
 import math
 
-import numba
 import numpy as np
 import pytest
 from hypothesis import given
@@ -10,6 +9,7 @@ from hypothesis import strategies as st
 
 import recnumba as rn
 from conftest import repeated
+from recnumba.backends import threads as threads_module
 from recnumba.coding.elias import decode_integers, delta_length, encode_integers
 
 
@@ -63,24 +63,36 @@ def test_block_ids_select_streams():
 
 
 @pytest.mark.parametrize("method", ["pfr", "orc"])
-def test_results_do_not_depend_on_thread_count(method):
+def test_results_do_not_depend_on_thread_count(method, monkeypatch):
     targets = rn.Gaussian(*(np.stack([getattr(_target(5, s), a) for s in range(24)]) for a in ("loc", "scale")))
     options = dict(partition=rn.Partition.uniform(5, 6))
     if method == "orc":
         options.update(method="orc", num_samples=2048)
-    if numba.config.NUMBA_NUM_THREADS < 2:
-        pytest.skip("needs at least 2 numba threads to compare against 1")
-    previous = numba.get_num_threads()
+    # Split every call into ranges at once (a short call would otherwise run in the calling
+    # thread alone); recnumba's pool is not limited by the cores, so 3 threads split the 24
+    # blocks differently from 2 on any machine.
+    monkeypatch.setattr(threads_module, "PARALLEL_AFTER_S", 0.0)
+    previous = rn.get_num_threads()
     try:
         runs = []
-        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
-            numba.set_num_threads(threads)
+        for threads in (1, 2, 3):
+            rn.set_num_threads(threads)
+            assert rn.get_num_threads() == threads
             runs.append(rn.encode(targets, PRIOR5, seed=5, **options))
     finally:
-        numba.set_num_threads(previous)
-    np.testing.assert_array_equal(runs[0].index, runs[1].index)
-    np.testing.assert_array_equal(runs[0].steps, runs[1].steps)
-    assert runs[0].sample.tobytes() == runs[1].sample.tobytes()
+        rn.set_num_threads(previous)
+    for run in runs[1:]:
+        np.testing.assert_array_equal(runs[0].index, run.index)
+        np.testing.assert_array_equal(runs[0].steps, run.steps)
+        assert runs[0].sample.tobytes() == run.sample.tobytes()
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True, None, 10**6])
+def test_set_num_threads_rejects_bad_values(bad):
+    previous = rn.get_num_threads()
+    with pytest.raises(ValueError, match="n \\(the number of threads\\)"):
+        rn.set_num_threads(bad)
+    assert rn.get_num_threads() == previous
 
 
 def test_bits_reported_equal_bits_written():

@@ -1,19 +1,28 @@
-"""CPU backend: the search core and the policy, batched over blocks with ``prange``.
+"""CPU backend: the search core and the policy, batched over blocks on recnumba's own threads.
+
+The kernels are serial ``@njit(cache=True, nogil=True)`` functions over a contiguous range of
+blocks (``select_range``, ``decode_range``, ``bin_tables_range``, ``bin_bounds_range``: their
+arguments, then ``start, stop, cancel``); ``recnumba.backends.threads.run_ranges`` runs the ranges
+on a thread pool (``recnumba.set_num_threads``). All of them are cached on disk, so a new process
+compiles nothing; numba's parallel layer is not used (fork-safe, several Python threads may encode
+at once, Ctrl-C stops a search: see ``threads``).
 
 Each block's result depends only on its own inputs and keys, so results do not depend on the
-number of threads. Single-block calls use the serial (cached) twins: no thread start-up, no
-compile of the parallel kernel.
+number of threads or on how the blocks are split into ranges.
 """
 
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
+from recnumba.backends.threads import run_ranges
 from recnumba.search import core, policy
+from recnumba.search.params import STATUS_INTERRUPTED
 
 NAME = "cpu"
-#: Below this many blocks the single-threaded kernels win (no thread start-up, cached compile).
-PARALLEL_MIN_BLOCKS = 2
+#: Decodes of at most this many coordinates (blocks x dimensions) run in the calling thread: a
+#: decode is a bounded amount of work (microseconds per block), not worth a thread hand-off.
+INLINE_DECODE_COORDINATES = 1 << 12
 
 
 def is_available():
@@ -60,58 +69,63 @@ def _select_into(b, pair, targets, grid, spec, block_ids, out, cancel):
     out.log_bound[b] = log_bound
 
 
-@njit(parallel=True)
-def select_parallel(pair, targets, grid, spec, block_ids, out, cancel):
-    """Parallel over blocks: ``targets`` (B, D, 2) standardised, ``block_ids`` (B,), ``out`` a SearchOutput."""
-    for b in prange(targets.shape[0]):
+@njit(cache=True, nogil=True)
+def select_range(pair, targets, grid, spec, block_ids, out, start, stop, cancel):
+    """Blocks start..stop-1: ``targets`` (B, D, 2) standardised, ``block_ids`` (B,), ``out`` a
+    SearchOutput. Once ``cancel[0]`` is set the remaining blocks get ``STATUS_INTERRUPTED``."""
+    for b in range(start, stop):
+        if cancel[0] != 0:
+            out.status[b:stop] = STATUS_INTERRUPTED
+            out.index[b:stop] = -1
+            out.steps[b:stop] = 0
+            return
         _select_into(b, pair, targets, grid, spec, block_ids, out, cancel)
 
 
-@njit(cache=True)
-def select_serial(pair, targets, grid, spec, block_ids, out, cancel):
-    """``select_parallel`` on one thread (same results, bit for bit)."""
-    for b in range(targets.shape[0]):
-        _select_into(b, pair, targets, grid, spec, block_ids, out, cancel)
-
-
-@njit(parallel=True)
-def decode_parallel(prior, indices, loc, scale, grid, seed, block_ids, out):
-    """Parallel decode: ``indices`` (B,), ``loc``/``scale`` (B, D) of the prior, ``out`` (B, D)."""
-    for b in prange(indices.shape[0]):
+@njit(cache=True, nogil=True)
+def decode_range(prior, indices, loc, scale, grid, seed, block_ids, out, start, stop, cancel):
+    """Decode blocks start..stop-1: ``indices`` (B,), ``loc``/``scale`` (B, D) of the prior, ``out`` (B, D)."""
+    for b in range(start, stop):
+        if cancel[0] != 0:
+            return
         core.decode_block(prior, grid, seed, block_ids[b], indices[b], loc[b], scale[b], out[b])
 
 
-@njit(cache=True)
-def decode_serial(prior, indices, loc, scale, grid, seed, block_ids, out):
-    """``decode_parallel`` on one thread (same results, bit for bit)."""
-    for b in range(indices.shape[0]):
-        core.decode_block(prior, grid, seed, block_ids[b], indices[b], loc[b], scale[b], out[b])
-
-
-@njit(parallel=True)
-def bin_tables_parallel(pair, targets, grid, weights, log_pi, cdf, log_bound):
-    """``core.fill_bin_tables`` for every block into (B, table) tables and (B,) bounds (the GPU's input)."""
-    for b in prange(targets.shape[0]):
+@njit(cache=True, nogil=True)
+def bin_tables_range(pair, targets, grid, weights, log_pi, cdf, log_bound, start, stop, cancel):
+    """``core.fill_bin_tables`` for blocks start..stop-1 into (B, table) tables and (B,) bounds."""
+    for b in range(start, stop):
+        if cancel[0] != 0:
+            return
         log_bound[b] = core.fill_bin_tables(pair, targets[b], grid, weights, log_pi[b], cdf[b])
 
 
-@njit(parallel=True)
-def bin_bounds(pair, targets, grid, weights, log_bound):
-    """Only the (B,) bounds ln r'_max of ``bin_tables_parallel`` (one scratch table per block)."""
-    for b in prange(targets.shape[0]):
+@njit(cache=True, nogil=True)
+def bin_bounds_range(pair, targets, grid, weights, log_bound, start, stop, cancel):
+    """Only the bounds ln r'_max of ``bin_tables_range`` (one scratch table per block)."""
+    for b in range(start, stop):
+        if cancel[0] != 0:
+            return
         tables = core.new_bin_tables(grid)
         log_bound[b] = core.fill_bin_tables(pair, targets[b], grid, weights, tables.log_pi, tables.cdf)
 
 
 def select(pair_tag, targets, grid, spec, block_ids, out):
     """Fill ``out`` (a ``SearchOutput``) for (B, D, 2) standardised ``targets``."""
-    kernel = select_parallel if targets.shape[0] >= PARALLEL_MIN_BLOCKS else select_serial
-    kernel(pair_tag, targets, grid, spec, block_ids, out, np.zeros(1, dtype=np.int64))
+    run_ranges(select_range, (pair_tag, targets, grid, spec, block_ids, out), targets.shape[0])
 
 
 def decode(prior_tag, indices, loc, scale, grid, seed, block_ids, out):
     """Fill ``out`` (B, D) with the samples of ``indices`` under the prior (``loc``, ``scale``)."""
-    kernel = decode_parallel if indices.shape[0] >= PARALLEL_MIN_BLOCKS else decode_serial
-    kernel(prior_tag, indices, loc, scale, grid, seed, block_ids, out)
+    run_ranges(decode_range, (prior_tag, indices, loc, scale, grid, seed, block_ids, out), indices.shape[0],
+               inline=out.size <= INLINE_DECODE_COORDINATES)
 
 
+def bin_tables(pair_tag, targets, grid, weights, log_pi, cdf, log_bound):
+    """Every block's bin tables into (B, table) ``log_pi``/``cdf`` and (B,) ``log_bound`` (the GPU's input)."""
+    run_ranges(bin_tables_range, (pair_tag, targets, grid, weights, log_pi, cdf, log_bound), targets.shape[0])
+
+
+def bin_bounds(pair_tag, targets, grid, weights, log_bound):
+    """Only the (B,) bounds ln r'_max of ``bin_tables``."""
+    run_ranges(bin_bounds_range, (pair_tag, targets, grid, weights, log_bound), targets.shape[0])

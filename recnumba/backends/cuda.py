@@ -31,8 +31,8 @@ summed in chunks: about 1e-14 relative at 2^16 steps, 1e-13 at 2^22), which can 
 selection only if two candidates score within that of each other; otherwise it is the CPU's. Any
 block the GPU cannot finish (a search longer than the largest round, degenerate targets, unbounded
 or hopeless PFR, keys that would overflow int64) is handed to the CPU kernel, which gives the
-reference answer. Bin tables are built on the host (``cpu.bin_tables_parallel``) one launch group at a
-time and uploaded; the bins themselves are drawn on the device.
+reference answer. Bin tables are built on the host (``cpu.bin_tables``, on the CPU backend's
+threads) one launch group at a time and uploaded; the bins themselves are drawn on the device.
 
 Under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` before numba is imported) the kernels run
 as Python, slowly: keep launches small there.
@@ -519,7 +519,7 @@ def _search_on_device(pair_tag, targets, weights, grid, seed, block_ids, orc, nu
         log_pi = np.empty((count, table_size), dtype=np.float64)
         cdf = np.empty((count, table_size), dtype=np.float64)
         log_bound = np.empty(count, dtype=np.float64)
-        cpu.bin_tables_parallel(pair_tag, group_targets, grid, np.int64(weights), log_pi, cdf, log_bound)
+        cpu.bin_tables(pair_tag, group_targets, grid, np.int64(weights), log_pi, cdf, log_bound)
         timer.mark("bin tables (host)")
         d_ids = cuda.to_device(np.ascontiguousarray(block_ids[rows]))
         d_log_pi = cuda.to_device(log_pi)
