@@ -256,3 +256,25 @@ def test_a_raised_cancel_flag_stops_the_chunked_search():
     target = np.ascontiguousarray(np.stack([np.zeros(2), np.full(2, 2.0)], -1))  # unbounded: never stops early
     index, steps, status = _cancelled(GaussianPair(), target, grid_of(rn.Partition([1, 1])), np.ones(1, np.int64))
     assert status == STATUS_INTERRUPTED and steps == 0
+
+
+@njit
+def _both_decodes(prior, grid, seed, block_ids, indices, loc, scale, old, new):
+    for b in range(indices.shape[0]):
+        core.decode_block(prior, grid, seed, block_ids[b], indices[b], loc[b], scale[b], old[b])
+    chunked.decode(prior, grid, seed, block_ids, indices, loc, scale, new, 0, indices.shape[0])
+
+
+@pytest.mark.parametrize("prior", PRIORS, ids=lambda tag: type(tag).__name__)
+@pytest.mark.parametrize("intervals", [[1, 1, 1, 1, 1], [2, 3, 1, 1000, 7]])
+def test_chunked_decode_equals_core_decode_block(prior, intervals):
+    rng = np.random.default_rng(10)
+    blocks = 600  # more than two chunks of lanes
+    grid = grid_of(rn.Partition(intervals))
+    indices = rng.integers(0, 2**62, blocks).astype(np.int64)
+    indices[:5] = [0, 1, 2**32, 2**63 - 1, grid.num_bins - 1]
+    block_ids = rng.integers(0, 2**32, blocks).astype(np.int64)
+    loc, scale = rng.normal(0, 3, (blocks, 5)), rng.uniform(0.1, 4, (blocks, 5))
+    old, new = np.empty((blocks, 5)), np.empty((blocks, 5))
+    _both_decodes(prior, grid, np.uint64(11), block_ids, indices, loc, scale, old, new)
+    assert same_bits(old, new)

@@ -21,7 +21,8 @@ hence the explicit ``np.uint64`` everywhere.
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from recnumba.numerics.bits import float_of_small_uint
 from recnumba.numerics.portable import mul_rn
@@ -159,15 +160,29 @@ def _uniform53_lanes(hi, lo):
     return _TWO_POW_M54 if (hi | tail) == np.uint64(0) else value
 
 
+def _block_of(block, c):
+    """Lane c's block: ``block`` itself (one block for every lane) or ``block[c]`` (an array)."""
+    raise NotImplementedError("called from numba-compiled code only")
+
+
+@overload(_block_of, target="cpu")
+def _block_of_typed(block, c):
+    if isinstance(block, types.Array):
+        return lambda block, c: np.uint64(block[c])
+    return lambda block, c: np.uint64(block)
+
+
 @njit(cache=True, error_model="numpy")
 def shared_uniform_lanes(seed, block, index, pair, count, u_even, u_odd):
-    """``shared_uniform_pair(seed, block, index[c], pair)`` into ``u_even[c], u_odd[c]`` for c < count."""
+    """``shared_uniform_pair(seed, block, index[c], pair)`` into ``u_even[c], u_odd[c]`` for c < count.
+
+    ``block`` is one block id for every lane, or an array of one per lane (decoding many blocks).
+    """
     k0, k1 = _key_words(seed, DOMAIN_SHARED)
     counter0 = np.uint64(pair)
-    counter1 = np.uint64(block)
     for c in range(count):
         n = np.uint64(index[c])
-        x0, x1, x2, x3 = _philox_rounds(counter0, counter1, n & MASK32, n >> _SHIFT32, k0, k1)
+        x0, x1, x2, x3 = _philox_rounds(counter0, _block_of(block, c), n & MASK32, n >> _SHIFT32, k0, k1)
         u_even[c] = _uniform53_lanes(x0, x1)
         u_odd[c] = _uniform53_lanes(x2, x3)
 

@@ -16,7 +16,7 @@ the next; here a chunk of ``CHUNK`` consecutive search steps goes through each s
 Pruning (skipping the remaining dimensions of a candidate that can no longer win) uses the best
 score at the chunk's start instead of the running best, with ``core.visit_candidate``'s bound and
 margin: it never drops a candidate that ``core.search`` would keep, and it never changes a
-result, only the cost. Scores are summed in dimension order exactly as ``visit_candidate`` sums
+result, only the cost (a chunk packs the survivors away only when at least 1 in 8 is dropped). Scores are summed in dimension order exactly as ``visit_candidate`` sums
 them; scoring a few candidates past the stopping step (at most one chunk) changes nothing either.
 """
 
@@ -42,6 +42,8 @@ CHUNK = 256
 FIRST_CHUNK = 16
 #: Up to this many bins, local indices are counted in a dense table (one int32 per bin).
 DENSE_BINS_LIMIT = 1 << 18
+#: Dimensions with at most this many intervals draw them by counting cdf entries, not by bisection.
+_COUNTED_INTERVALS = 8
 _INT32_COUNT_LIMIT = np.int64(2**31 - 1)
 _INDEX_LIMIT = np.int64(9223372036854775807)  # 2**63 - 1: indices are int64
 _EMPTY = np.int64(-1)
@@ -110,17 +112,28 @@ def _draw_bins(seed, block, first_step, count, grid, log_pi, cdf, u_dim0, u_even
             continue
         u = u_dim0 if d == 0 else (u_even if slot % 2 == 0 else u_odd)
         stride = grid.strides[d]
+        if num_intervals <= _COUNTED_INTERVALS:
+            # Few intervals: the first i with u < cdf[i] is the number of cdf entries <= u (the
+            # table is non-decreasing), counted in loops that vectorise.
+            for c in range(count):
+                digits[d, c] = 0
+            for i in range(num_intervals - 1):
+                edge = cdf[start + i]
+                for c in range(count):
+                    digits[d, c] += 1 if u[c] >= edge else 0
+        else:
+            for c in range(count):
+                digits[d, c] = _interval_of(cdf, start, num_intervals, u[c])
         for c in range(count):
-            interval = _interval_of(cdf, start, num_intervals, u[c])
-            digits[d, c] = interval
-            bin_index[c] += np.int64(interval) * stride
-            log_weight[c] += log_pi[start + interval]
+            bin_index[c] += digits[d, c] * stride
+            log_weight[c] += log_pi[start + digits[d, c]]
 
 
 @njit(cache=True, error_model="numpy")
 def _score_chunk(pair, grid, seed, block, target, log_sup, count, index, digits, log_arrival,
                  log_weight, log_num_bins, best_score, lanes, score):
-    """Scores of the chunk's ``count`` candidates into ``score`` (+inf where pruned).
+    """Scores of the chunk's ``count`` candidates into ``score`` (+inf where pruned); returns how
+    many were pruned. ``best_score`` +inf: no pruning.
 
     ``lanes`` is a tuple of scratch arrays (see ``search``); live candidates are kept packed at the
     front of them, so every loop runs over contiguous memory.
@@ -148,7 +161,14 @@ def _score_chunk(pair, grid, seed, block, target, log_sup, count, index, digits,
             base[c] = log_arrival[c] + log_num_bins + log_weight[c]
     live = count
     for pair_index in range((num_dims + 1) // 2):
+        kept = live
         if prune:  # drop (and pack away) candidates that can no longer beat the best score
+            kept = 0
+            for i in range(live):
+                kept += 0 if base[i] - total[i] - remaining[i] > best_score + margin[i] else 1
+            if 8 * (live - kept) < live:
+                kept = live  # too few to drop: packing would cost more than scoring them
+        if prune and kept < live:
             kept = 0
             for i in range(live):
                 keep = not (base[i] - total[i] - remaining[i] > best_score + margin[i])
@@ -161,7 +181,7 @@ def _score_chunk(pair, grid, seed, block, target, log_sup, count, index, digits,
                 kept += 1 if keep else 0
             live = kept
             if live == 0:
-                return
+                return count
         shared_uniform_lanes(seed, block, live_index, pair_index, live, u_even, u_odd)
         for d in range(2 * pair_index, min(2 * pair_index + 2, num_dims)):
             if partitioned:
@@ -176,6 +196,7 @@ def _score_chunk(pair, grid, seed, block, target, log_sup, count, index, digits,
     for i in range(live):
         c = slot[i]
         score[c] = log_arrival[c] - total[i] + log_num_bins + log_weight[c]
+    return count - live
 
 
 @njit(cache=True, error_model="numpy")
@@ -216,6 +237,8 @@ def search(pair, target, grid, tables, log_bound, seed, block, num_samples, limi
     best_index = np.int64(-1)
     steps = np.int64(0)
     chunk = np.int64(FIRST_CHUNK)
+    prune_pause = 0
+    prune_backoff = 1
     while True:
         if steps >= limit:
             if num_samples > 0:
@@ -269,9 +292,19 @@ def search(pair, target, grid, tables, log_bound, seed, block, num_samples, limi
                     stops = False
                     break
                 index[c] = local * num_bins + j
-        # 4. Scores.
-        _score_chunk(pair, grid, seed, block, target, log_sup, live, index, digits, log_arrival,
-                     log_weight, log_num_bins, best_score, lanes, score)
+        # 4. Scores. Pruning costs a few cycles per candidate-dimension even where it drops
+        #    nothing (ORC on a broad target): after a chunk where it did not pay, it pauses for
+        #    1, 2, 4, ..., 16 chunks.
+        pruning = prune_pause == 0
+        dropped = _score_chunk(pair, grid, seed, block, target, log_sup, live, index, digits, log_arrival,
+                               log_weight, log_num_bins, best_score if pruning else math.inf, lanes, score)
+        if not pruning:
+            prune_pause -= 1
+        elif best_score < math.inf and 8 * dropped < live:
+            prune_pause = prune_backoff
+            prune_backoff = min(2 * prune_backoff, 16)
+        else:
+            prune_backoff = 1
         # 5. The stopping rule and the running minimum, step by step as in core.search.
         for c in range(live):
             if log_arrival[c] - log_bound >= best_score:
@@ -294,3 +327,37 @@ def search(pair, target, grid, tables, log_bound, seed, block, num_samples, limi
     if best_index < 0:
         return best_index, steps, STATUS_NO_CANDIDATE
     return best_index, steps, STATUS_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, error_model="numpy")
+def decode(prior, grid, seed, block_ids, indices, loc, scale, out, start, stop):
+    """``core.decode_block`` for blocks start..stop-1, bit for bit, ``CHUNK`` blocks at a time.
+
+    ``indices``/``block_ids`` (B,), ``loc``/``scale``/``out`` (B, D): ``out[b] = loc[b] + scale[b] * x``
+    with x candidate ``indices[b]``'s standardised coordinates. Lanes are blocks here.
+    """
+    num_dims = grid.intervals.shape[0]
+    num_bins = grid.num_bins
+    size = CHUNK
+    u_even = np.empty(size)
+    u_odd = np.empty(size)
+    x = np.empty(size)
+    interval = np.zeros(size, dtype=np.int64)
+    for first in range(start, stop, size):
+        count = min(size, stop - first)
+        blocks = block_ids[first:first + count]
+        index = indices[first:first + count]
+        for pair_index in range((num_dims + 1) // 2):
+            shared_uniform_lanes(seed, blocks, index, pair_index, count, u_even, u_odd)
+            for d in range(2 * pair_index, min(2 * pair_index + 2, num_dims)):
+                if num_bins > 1:  # core.bin_digit of the candidate's bin index % J
+                    for c in range(count):
+                        interval[c] = ((index[c] % num_bins) // grid.strides[d]) % grid.intervals[d]
+                std_quantiles(prior, interval, grid.intervals[d], u_even if d % 2 == 0 else u_odd, count, x)
+                for c in range(count):
+                    out[first + c, d] = loc[first + c, d] + scale[first + c, d] * x[c]
