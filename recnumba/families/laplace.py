@@ -56,7 +56,7 @@ protocol.declare_pair(LaplacePair, LaplacePrior)
 
 
 @protocol.implements(protocol.std_quantile, LaplacePrior)
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")  # (vectorisable in the chunked search)
 def std_quantile(interval, num_intervals, u):
     """Standard-Laplace quantile of ``(interval + u) / num_intervals``, accurate in both tails.
 
@@ -87,7 +87,7 @@ def std_edge(edge, num_intervals):
 
 
 @protocol.implements(protocol.log_ratio, LaplacePair)
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")  # (vectorisable in the chunked search)
 def log_ratio(x, a, b):
     """ln q(x)/p(x) with q = Laplace(a, b) and p = Laplace(0, 1) (limits at infinite x)."""
     if x == _INF or x == -_INF:

@@ -63,7 +63,7 @@ protocol.declare_pair(UniformGaussianPair, GaussianPrior)
 
 
 @protocol.implements(protocol.std_quantile, UniformPrior)
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")  # (vectorisable in the chunked search)
 def std_quantile(interval, num_intervals, u):
     """U(0, 1) quantile of ``(interval + u) / num_intervals``: the point itself (decode path, exact ops)."""
     return (float(interval) + u) / float(num_intervals)
@@ -113,7 +113,7 @@ def _log_overlap_fraction(lower, upper, a, b):
 
 
 @protocol.implements(protocol.log_ratio, UniformPair)
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")  # (vectorisable in the chunked search)
 def log_ratio(x, a, b):
     """ln q(x)/p(x) with q = U(a, b) and p = U(0, 1): -ln(b - a) on [a, b], -inf elsewhere."""
     if x != x:
@@ -143,7 +143,7 @@ def log_target_mass(lower, upper, a, b):
 
 
 @protocol.implements(protocol.log_ratio, UniformGaussianPair)
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")  # (vectorisable in the chunked search)
 def gaussian_log_ratio(x, a, b):
     """ln q(x)/p(x) with q = U(a, b) and p = N(0, 1): -ln(b - a) + x^2/2 + ln(2 pi)/2 on [a, b]."""
     if x != x:

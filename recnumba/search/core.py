@@ -2,8 +2,9 @@
 
 Every function is a plain ``@njit`` function of scalars, arrays, parameter structs
 (``recnumba.search.params``) and family tags (``recnumba.families.protocol``); numba compiles it
-once per family pair. The CPU backend calls the searches directly; the CUDA backend calls the
-same functions as device functions, so both generate the very same candidates.
+once per family pair. The CUDA backend calls these functions as device functions; the CPU backend
+runs ``recnumba.search.chunked``, the same search reorganised into vector loops, which returns
+``search``'s results bit for bit (``tests/test_chunked.py``). This module is the definition.
 
 Coordinates are standardised by the prior (see ``protocol``). Candidate addressing: with a
 partition of J = prod(J_d) bins, candidate ``n`` is the k-th sample (k = n // J, from 0) of bin
