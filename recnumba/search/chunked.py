@@ -7,7 +7,7 @@ the next; here a chunk of ``CHUNK`` consecutive search steps goes through each s
 
 1. arrival times (sequential sums, libm ``log``: exactly ``core.arrival_increment``);
 2. bin draws, one dimension at a time over the chunk (partitioned search only);
-3. per-bin local indices (sequential: a dense counter table for J <= ``DENSE_BINS_LIMIT``);
+3. per-bin local indices (sequential; a dense counter table for J <= ``DENSE_BINS_LIMIT``);
 4. scoring, one dimension pair at a time: Philox for every live candidate, the prior quantiles,
    the log ratios (``random.philox.shared_uniform_lanes``, ``protocol.std_quantiles``,
    ``protocol.add_log_ratios``: loops that LLVM vectorises);
@@ -225,9 +225,12 @@ def search(pair, target, grid, tables, log_bound, seed, block, num_samples, limi
     plain_weight = 0.0  # ln pi_j of the only bin: the sum of ln pi of each dimension's one interval
     for d in range(num_dims):
         plain_weight += log_pi[grid.offsets[d]]
-    # Per-bin counters of used local indices (partitioned only): dense, or an open-addressing table.
-    dense = num_bins <= DENSE_BINS_LIMIT and limit <= _INT32_COUNT_LIMIT
-    dense_counts = np.zeros(num_bins if (dense and num_bins > 1) else 1, dtype=np.int32)
+    # Per-bin counters of used local indices (partitioned only): an open-addressing table at
+    # first; a dense table once the search has taken J / 16 steps (so that zeroing it is paid for)
+    # where J <= DENSE_BINS_LIMIT.
+    densifies = num_bins > 1 and num_bins <= DENSE_BINS_LIMIT and limit <= _INT32_COUNT_LIMIT
+    dense = False
+    dense_counts = np.zeros(1, dtype=np.int32)
     bin_keys = np.full(1024, _EMPTY, dtype=np.int64)
     bin_counts = np.zeros(1024, dtype=np.int64)
     bins_used = 0
@@ -272,6 +275,12 @@ def search(pair, target, grid, tables, log_bound, seed, block, num_samples, limi
         else:
             _draw_bins(seed, block, steps, live, grid, log_pi, cdf, u_dim0, u_even, u_odd,
                        digits, bin_index, log_weight)
+            if densifies and not dense and 16 * steps >= num_bins:
+                dense_counts = np.zeros(num_bins, dtype=np.int32)
+                for slot in range(bin_keys.shape[0]):
+                    if bin_keys[slot] != _EMPTY:
+                        dense_counts[bin_keys[slot]] = bin_counts[slot]
+                dense = True
             for c in range(live):
                 j = bin_index[c]
                 if dense:
