@@ -47,29 +47,61 @@ _COUNTED_INTERVALS = 8
 _INT32_COUNT_LIMIT = np.int64(2**31 - 1)
 _INDEX_LIMIT = np.int64(9223372036854775807)  # 2**63 - 1: indices are int64
 _EMPTY = np.int64(-1)
+#: Counter tables above this many int64 words (L2-sized) get their slots touched ahead (``_touch``).
+_TOUCH_SLOTS = 1 << 15
+#: ORC's counter table starts with room for min(N, J) bins, up to this many slots (32 MiB).
+_PRESIZED_SLOTS_LIMIT = 1 << 21
 _FIBONACCI = np.uint64(0x9E3779B97F4A7C15)
 
 
 @njit(cache=True)
-def _slot(keys, key):
-    """Slot of ``key`` in the open-addressing table ``keys`` (linear probing), or its empty slot."""
-    mask = np.int64(keys.shape[0] - 1)
-    slot = np.int64(((np.uint64(key) * _FIBONACCI) >> np.uint64(32)) & np.uint64(mask))
-    while keys[slot] != _EMPTY and keys[slot] != key:
+def _home(table, key):
+    """Home slot of ``key`` in the counter table (``table.shape[0] // 2`` slots, a power of two)."""
+    mask = np.uint64(table.shape[0] // 2 - 1)
+    return np.int64(((np.uint64(key) * _FIBONACCI) >> np.uint64(32)) & mask)
+
+
+@njit(cache=True)
+def _slot(table, key):
+    """Slot of ``key`` in the open-addressing counter table (linear probing), or its empty slot.
+
+    ``table`` holds (key, count) pairs side by side (one cache line per probe).
+    """
+    mask = np.int64(table.shape[0] // 2 - 1)
+    slot = _home(table, key)
+    while table[2 * slot] != _EMPTY and table[2 * slot] != key:
         slot = (slot + 1) & mask
     return slot
 
 
 @njit(cache=True)
-def _grown(keys, counts):
-    new_keys = np.full(2 * keys.shape[0], _EMPTY, dtype=np.int64)
-    new_counts = np.zeros(2 * keys.shape[0], dtype=np.int64)
-    for old in range(keys.shape[0]):
-        if keys[old] != _EMPTY:
-            slot = _slot(new_keys, keys[old])
-            new_keys[slot] = keys[old]
-            new_counts[slot] = counts[old]
-    return new_keys, new_counts
+def _new_table(num_slots):
+    table = np.zeros(2 * num_slots, dtype=np.int64)
+    for slot in range(num_slots):
+        table[2 * slot] = _EMPTY
+    return table
+
+
+@njit(cache=True)
+def _grown(table):
+    """The counter table rehashed into twice as many slots."""
+    new = _new_table(table.shape[0])
+    for old in range(table.shape[0] // 2):
+        if table[2 * old] != _EMPTY:
+            slot = _slot(new, table[2 * old])
+            new[2 * slot] = table[2 * old]
+            new[2 * slot + 1] = table[2 * old + 1]
+    return new
+
+
+@njit(cache=True)
+def _touch(table, bin_index, count):
+    """Load every candidate's home slot once, independently of the others, before the sequential
+    counting pass: the cache misses of a large table then overlap instead of queueing."""
+    total = np.int64(0)
+    for c in range(count):
+        total += table[2 * _home(table, bin_index[c])]
+    return total
 
 
 @njit(cache=True, error_model="numpy")
@@ -231,9 +263,14 @@ def search(pair, target, grid, tables, log_bound, seed, block, num_samples, limi
     densifies = num_bins > 1 and num_bins <= DENSE_BINS_LIMIT and limit <= _INT32_COUNT_LIMIT
     dense = False
     dense_counts = np.zeros(1, dtype=np.int32)
-    bin_keys = np.full(1024, _EMPTY, dtype=np.int64)
-    bin_counts = np.zeros(1024, dtype=np.int64)
+    # ORC knows how many bins it can use at most: sized for them up front, the table is never
+    # rehashed (each rehash of a large table is a pass of cache misses).
+    slots = 1024
+    while num_samples > 0 and slots < _PRESIZED_SLOTS_LIMIT and slots < 2 * min(num_samples, num_bins):
+        slots *= 2
+    bin_table = _new_table(slots)
     bins_used = 0
+    touched = np.zeros(1, dtype=np.int64)  # (kept in memory, so the touching loads are not dropped)
 
     arrival = 0.0
     best_score = math.inf
@@ -277,24 +314,26 @@ def search(pair, target, grid, tables, log_bound, seed, block, num_samples, limi
                        digits, bin_index, log_weight)
             if densifies and not dense and 16 * steps >= num_bins:
                 dense_counts = np.zeros(num_bins, dtype=np.int32)
-                for slot in range(bin_keys.shape[0]):
-                    if bin_keys[slot] != _EMPTY:
-                        dense_counts[bin_keys[slot]] = bin_counts[slot]
+                for slot in range(bin_table.shape[0] // 2):
+                    if bin_table[2 * slot] != _EMPTY:
+                        dense_counts[bin_table[2 * slot]] = bin_table[2 * slot + 1]
                 dense = True
+            if not dense and bin_table.shape[0] > _TOUCH_SLOTS:
+                touched[0] += _touch(bin_table, bin_index, live)
             for c in range(live):
                 j = bin_index[c]
                 if dense:
                     local = np.int64(dense_counts[j])
                     dense_counts[j] += 1
                 else:
-                    slot = _slot(bin_keys, j)
-                    if bin_keys[slot] == _EMPTY:
-                        bin_keys[slot] = j
+                    slot = _slot(bin_table, j)
+                    if bin_table[2 * slot] == _EMPTY:
+                        bin_table[2 * slot] = j
                         bins_used += 1
-                    local = bin_counts[slot]
-                    bin_counts[slot] = local + 1
-                    if 2 * bins_used > bin_keys.shape[0]:
-                        bin_keys, bin_counts = _grown(bin_keys, bin_counts)
+                    local = bin_table[2 * slot + 1]
+                    bin_table[2 * slot + 1] = local + 1
+                    if 4 * bins_used > bin_table.shape[0]:  # at most half of the slots in use
+                        bin_table = _grown(bin_table)
                 if local > (_INDEX_LIMIT - j) // num_bins:
                     live = c  # core.search reports the overflow at this step, unless it stops first
                     overflow = True
