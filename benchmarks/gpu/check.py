@@ -152,9 +152,9 @@ def decode_throughput(rng, num_blocks, dim, seed):
 
     cpu = np.empty((num_blocks, dim))
     gpu = np.empty((num_blocks, dim))
-    cpu_backend.decode_parallel(*arguments(2), cpu[:2])  # compile both outside the timed calls
+    cpu_backend.decode(*arguments(2), cpu[:2])  # compile both outside the timed calls
     cuda_backend.decode(*arguments(2), gpu[:2])
-    _, cpu_seconds = timed(lambda: cpu_backend.decode_parallel(*arguments(num_blocks), cpu))
+    _, cpu_seconds = timed(lambda: cpu_backend.decode(*arguments(num_blocks), cpu))
     _, gpu_seconds = timed(lambda: cuda_backend.decode(*arguments(num_blocks), gpu))
     return {
         "case": f"decode-{dim}d",
@@ -232,7 +232,7 @@ def main(argv=None):
         "date": time.strftime("%Y-%m-%d"),
         "host": platform.node(),
         "cpu_threads": os.cpu_count(),
-        "numba_threads": int(__import__("numba").get_num_threads()),
+        "numba_threads": int(__import__("recnumba").get_num_threads()),  # the CPU backend's threads
         "peak_float64": peak,
         "flops_per_candidate_dim_estimate": FLOPS_PER_CANDIDATE_DIM,
         "rows": rows,

@@ -89,17 +89,20 @@ def set_num_threads(n):
     _num_threads = int(n)
 
 
-def _executor(size):
-    """The pool, with at least ``size`` workers (a smaller one is replaced; its queued work runs)."""
+def _submit(workers, futures, *call):
+    """Submit ``call`` ``workers`` times to the pool, which gets at least ``workers`` threads (a
+    smaller pool is replaced; its queued work still runs). Under the lock, so that no other
+    caller shuts a pool down between our submits."""
     global _pool, _pool_size
     with _lock:
-        if _pool is None or _pool_size < size:
+        if _pool is None or _pool_size < workers:
             old = _pool
-            _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="recnumba")
-            _pool_size = size
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="recnumba")
+            _pool_size = workers
             if old is not None:
                 old.shutdown(wait=False)
-        return _pool
+        for _ in range(workers):
+            futures.append(_pool.submit(*call))
 
 
 def split(count, num_ranges):
@@ -143,6 +146,10 @@ def _wait_all(futures):
 # calls' cancel flags on SIGINT and forwards every byte to the previous wakeup fd (asyncio's).
 # This costs two system calls per call instead of a thread hand-off (about 60 us on a VM).
 _USE_WAKEUP_FD = sys.platform != "win32" and hasattr(signal, "set_wakeup_fd")
+try:  # signal.getsignal without its enum conversion (1.5 of a tiny encode's microseconds)
+    from _signal import getsignal as _getsignal
+except ImportError:  # pragma: no cover
+    _getsignal = signal.getsignal
 _watch = None        # (read socket, write socket, thread) of the watcher, started on first use
 _watch_depth = 0     # nested installs (the main thread only)
 _watch_previous = -1  # the wakeup fd before ours
@@ -172,7 +179,7 @@ def _install_watch(cancel):
     """Main thread: have SIGINT set ``cancel`` while it runs kernels. False where that cannot be
     done (a SIGINT handler other than Python's default, no wakeup fd): then use a worker."""
     global _watch, _watch_depth, _watch_previous
-    if not _USE_WAKEUP_FD or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    if not _USE_WAKEUP_FD or _getsignal(signal.SIGINT) is not signal.default_int_handler:
         return False
     if _watch is None:
         read, write = socket.socketpair()
@@ -268,9 +275,7 @@ def run_ranges(kernel, args, count, cancel=None, inline=False):
                 next_range = iter(range(len(ranges)))  # shared; next() on a range iterator is atomic
                 workers = threads - 1 if runs_here else threads
                 if workers:
-                    pool = _executor(workers)
-                    for _ in range(workers):
-                        futures.append(pool.submit(_drain, kernel, args, ranges, next_range, cancel))
+                    _submit(workers, futures, _drain, kernel, args, ranges, next_range, cancel)
                 if runs_here:
                     _drain(kernel, args, ranges, next_range, cancel)
             _wait_all(futures)
