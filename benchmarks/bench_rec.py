@@ -188,6 +188,77 @@ class OrcRates:
 
 
 
+def _chunked_runner():
+    """A compiled loop over blocks calling the chunked CPU search directly (bin tables per block)."""
+    from numba import njit
+
+    from recnumba.search import chunked, core
+
+    @njit
+    def run(pair, targets, grid, weights, seed, num_samples, limit, steps):
+        cancel = np.zeros(1, dtype=np.int64)
+        for b in range(steps.shape[0]):
+            target = targets[b % targets.shape[0]]
+            tables = core.new_bin_tables(grid)
+            core.fill_log_sup(pair, target, grid, tables.log_sup)
+            bound = core.fill_bin_tables(pair, target, grid, weights, tables.log_pi, tables.cdf)
+            _, steps[b], _ = chunked.search(pair, target, grid, tables, bound, seed, np.int64(b), num_samples,
+                                            limit, cancel)
+
+    return run
+
+
+class ChunkedSearch:
+    """The chunked CPU search (``recnumba.search.chunked``) called directly, one thread (issue #9).
+
+    ``orc plain`` / ``orc 2^16 bins``: one 16-D block of ORC with 2^16 candidates, every one scored
+    (target std 0.999, means over -1..1: the ratio's bound is far above reach); ``pfr 16-D``: exact
+    PFR, 4 blocks of a 16-D target with D_inf = 12 bits. ``benchmarks/cpu_speed.py`` is the fuller
+    comparison (numpy peer, old kernel, micro-kernel floor, scaling).
+    """
+
+    params = (["orc plain", "orc 2^16 bins", "pfr 16-D D_inf=12"],)
+    param_names = ["workload"]
+    timeout = 120
+
+    def setup(self, workload):
+        from recnumba.api import grid_of
+        from recnumba.families.gaussian import GaussianPair
+        from recnumba.search.params import WEIGHTS_RATIO, WEIGHTS_TARGET
+
+        dim = ORC_DIM
+        if workload.startswith("orc"):
+            loc = np.random.default_rng(0).permutation(np.linspace(-1.0, 1.0, dim))
+            scale = np.full(dim, 0.999)
+            part = rn.Partition.plain(dim) if workload == "orc plain" else rn.Partition.uniform(dim, 16)
+            self.num_samples = self.limit = 1 << 16
+            self.weights, blocks = WEIGHTS_TARGET, 1
+        else:
+            from recnumba.demo import solve_target
+
+            target = solve_target(12.0, "dinf", dim)
+            loc, scale, part = target.loc, target.scale, rn.Partition.plain(dim)
+            self.num_samples, self.limit, self.weights, blocks = 0, 1 << 40, WEIGHTS_RATIO, 4
+        self.args = (GaussianPair(), np.ascontiguousarray(np.stack([loc, scale], -1)[None]), grid_of(part),
+                     np.int64(self.weights), np.uint64(SEED), np.int64(self.num_samples), np.int64(self.limit))
+        self.steps = np.zeros(blocks, dtype=np.int64)
+        self.run = _chunked_runner()
+        self.run(*self.args, self.steps)  # compiles
+        if self.num_samples and not np.all(self.steps == self.num_samples):
+            raise RuntimeError(f"ORC stopped early (steps {self.steps}): not a throughput test")
+
+    def time_search(self, workload):
+        self.run(*self.args, self.steps)
+
+    def track_rate(self, workload):
+        """Candidate-dims/s for ORC, steps/s for PFR (best of 3)."""
+        seconds = _best_seconds(lambda: self.run(*self.args, self.steps))
+        work = np.sum(self.steps) * (ORC_DIM if self.num_samples else 1)
+        return float(work / seconds)
+
+    track_rate.unit = "candidate-dims/s (orc), steps/s (pfr)"
+
+
 class CudaOrcRates:
     """Candidate-dims/s of ORC on the CUDA backend vs the CPU backend, same inputs (GPU machines only).
 

@@ -9,9 +9,14 @@
     ORC vs partitioned ORC (target weights, ``Partition.uniform(16, min(KL - 4, 47))``);
 (c) ORC throughput in candidate-dims/s, the numba kernel vs the vectorised numpy reference
     (``recnumba.reference.orc_select``) on the same inputs, with an index cross-check;
-(d) decode throughput in blocks/s.
+(d) decode throughput in blocks/s;
+(e) CPU search speed (issue #9, ``benchmarks/cpu_speed.py``): one thread, pinned to the last CPU of the
+    process's affinity, interleaved rounds: the chunked search vs a plain-numpy ORC peer, vs today's
+    ``core.search`` (revision ``--cpu-speed-old``), cycles per candidate-dimension beside a micro-kernel
+    floor, and scaling with N, D, B and log2 J. ``--no-cpu-speed`` skips it.
 
-Full run: about 2.5 minutes on 2 idle cores (151 s measured); ``--quick``: under a minute.
+Full run: about 2.5 minutes on 2 idle cores (151 s measured) plus about 5 for (e); ``--quick``: about
+a minute plus one for (e).
 """
 
 import argparse
@@ -348,6 +353,9 @@ def main(argv=None):
     parser.add_argument("--orc-cap", type=float, default=ORC_MAX_LOG2_BINS,
                         help=f"upper limit on log2 J for partitioned ORC (default {ORC_MAX_LOG2_BINS:g})")
     parser.add_argument("--encodes", type=int, help="ORC encodes per block size (default 150, quick 60)")
+    parser.add_argument("--no-cpu-speed", action="store_true", help="skip (e), the CPU search speed section")
+    parser.add_argument("--cpu-speed-old", default=None,
+                        help="revision whose core.search is the 'old' kernel of (e) (default: cpu_speed's)")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -381,6 +389,13 @@ def main(argv=None):
         "plain_bias_within_0.1": largest_passing(results["orc"], "plain", 0.1),
         "partitioned_bias_within_0.1": largest_passing(results["orc"], "partitioned", 0.1),
     }
+    if not args.no_cpu_speed:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import cpu_speed
+
+        pin = max(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        results["cpu_speed"] = cpu_speed.measure(args.quick, None, args.cpu_speed_old or cpu_speed.OLD_REVISION,
+                                                 progress, pin)
     results["seconds"] = time.perf_counter() - started
 
     load = info["load_average"]
@@ -395,6 +410,11 @@ def main(argv=None):
     print()
     print(throughput_table(results["throughput"], results["decode"]))
     print()
+    if "cpu_speed" in results:
+        print("**CPU search speed (issue #9)** (`benchmarks/cpu_speed.py`)")
+        print()
+        print(cpu_speed.tables(results["cpu_speed"]))
+        print()
     print(f"(total {results['seconds']:.0f} s)")
     if args.json:
         with open(args.json, "w") as handle:

@@ -275,31 +275,47 @@ def _ndtri(p, refine):
     return _ndtri_lower(p) if refine else _ppnd16_lower(p)
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")  # (LLVM would not inline it: a call stops vectorisation)
-def ndtri_fast_branch_free(p):
-    """``ndtri_fast(p)`` bit for bit for 0 < p < 1, with every branch a select (CPU lanes only).
+# Branch-free pieces of ``ndtri_fast`` for the CPU's vector loops: inlined by numba (LLVM declines
+# to inline them, and a call in a loop stops vectorisation).
 
-    The three AS241 regions share one rational evaluation with per-lane coefficients (the central
-    one is ``q N(r) / D(r)``, the tails ``-N(r) / D(r) = (-1 N(r)) / D(r)``, same rounding), and the
-    tail's logarithm is ``portable_log_of_normal`` (t >= 2^-1022 here: t >= (i + 2^-54) / J).
-    Every lane computes the tail's log and square root; that is cheaper than a mispredicted branch.
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def ppnd16_central(q):
+    """``_ppnd16_lower``'s central region, ``q = t - 1/2 >= -0.425``: ``q N(r) / D(r)``, same bits."""
+    r = 0.180625 - q * q
+    return (q * horner(r, _CENTRAL_NUM)) / horner(r, _CENTRAL_DEN)
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def ppnd16_tail(t):
+    """``_ppnd16_lower``'s tails (``t - 1/2 < -0.425``, ``t >= 2^-1022``), same bits, no branches.
+
+    The near and the far tail share one rational evaluation with per-lane coefficients; the log is
+    ``portable_log_of_normal``.
+    """
+    r = math.sqrt(-portable_log_of_normal(t))
+    near = r <= 5.0
+    r = r - 1.6 if near else r - 5.0
+    numerator = _NEAR_NUM[0] if near else _FAR_NUM[0]
+    denominator = _NEAR_DEN[0] if near else _FAR_DEN[0]
+    for k in range(1, 8):
+        numerator = numerator * r + (_NEAR_NUM[k] if near else _FAR_NUM[k])
+        denominator = denominator * r + (_NEAR_DEN[k] if near else _FAR_DEN[k])
+    return -numerator / denominator
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def ndtri_fast_branch_free(p):
+    """``ndtri_fast(p)`` bit for bit for 2^-1022 <= p < 1, every branch a select (CPU lanes only).
+
+    Both regions are evaluated and one is kept: cheaper than a mispredicted branch, and a loop
+    over it vectorises (``gaussian.std_quantiles`` goes further and evaluates the tail only for
+    the lanes that need it).
     """
     flip = p > 0.5
     t = 1.0 - p if flip else p  # exact for p >= 0.5
     q = t - 0.5
-    central = q >= -0.425
-    r = math.sqrt(-portable_log_of_normal(t))
-    near = r <= 5.0
-    if central:  # (a select: both sides are plain arithmetic)
-        r = 0.180625 - q * q
-    else:
-        r = r - 1.6 if near else r - 5.0
-    numerator = _CENTRAL_NUM[0] if central else (_NEAR_NUM[0] if near else _FAR_NUM[0])
-    denominator = _CENTRAL_DEN[0] if central else (_NEAR_DEN[0] if near else _FAR_DEN[0])
-    for k in range(1, 8):
-        numerator = numerator * r + (_CENTRAL_NUM[k] if central else (_NEAR_NUM[k] if near else _FAR_NUM[k]))
-        denominator = denominator * r + (_CENTRAL_DEN[k] if central else (_NEAR_DEN[k] if near else _FAR_DEN[k]))
-    x = ((q if central else -1.0) * numerator) / denominator
+    x = ppnd16_central(q) if q >= -0.425 else ppnd16_tail(t)
     return -x if flip else x
 
 
