@@ -18,7 +18,11 @@ high-dimensional latents), ``container`` (versioned, checksummed bitstreams), ``
 posteriors in one call).
 """
 
-from recnumba.api import (
+from recnumba._kernel_cache import clear_stale_kernels
+
+clear_stale_kernels()  # before any kernel module is imported (see recnumba._kernel_cache)
+
+from recnumba.api import (  # noqa: E402
     BACKENDS,
     DEFAULT_MAX_STEPS,
     BackendUnavailable,
