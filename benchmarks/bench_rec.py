@@ -2,11 +2,9 @@
 
 Run in the current environment with ``asv run --python=same --quick --show-stderr``.
 
-Every numba kernel is compiled in ``setup``/``setup_cache``, outside the timed regions. The parallel
-kernels (``recnumba.backends.cpu.select_parallel``, ``decode_parallel``) cannot be cached on disk,
-so each benchmark process spends a few seconds compiling them; the ``track_`` values that need many
-encodes are therefore computed once per class in ``setup_cache`` and only read back by the
-``track_`` functions.
+Every numba kernel is compiled (or loaded from numba's disk cache) in ``setup``/``setup_cache``,
+outside the timed regions; the ``track_`` values that need many encodes are computed once per class
+in ``setup_cache`` and only read back by the ``track_`` functions.
 """
 
 import os
@@ -330,11 +328,9 @@ class Decode:
     track_blocks_per_s.unit = "blocks/s"
 
 
-def track_numba_threads():
-    """Threads the parallel kernels use (the ORC rates scale with it)."""
-    import numba
-
-    return numba.get_num_threads()
+def track_threads():
+    """Threads of recnumba's CPU pool (``rn.get_num_threads``; the ORC rates scale with it)."""
+    return rn.get_num_threads()
 
 
-track_numba_threads.unit = "threads"
+track_threads.unit = "threads"

@@ -124,7 +124,7 @@ def machine_info():
         "python": platform.python_version(),
         "numba": numba.__version__,
         "numpy": np.__version__,
-        "numba_threads": numba.get_num_threads(),
+        "recnumba_threads": rn.get_num_threads(),
         "search_threads": 1,
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "backend_search": backend_search(),

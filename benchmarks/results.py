@@ -72,7 +72,7 @@ def machine_info():
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "cpu": model,
         "cores": os.cpu_count(),
-        "numba_threads": numba.get_num_threads(),
+        "threads": rn.get_num_threads(),
         "python": platform.python_version(),
         "numba": numba.__version__,
         "numpy": np.__version__,
@@ -300,7 +300,7 @@ def measure_throughput(numpy_blocks, samples, repeats, progress):
             "numpy_rate": numpy_rate,
             "ratio": numba_rate / numpy_rate,
             "same_indices": bool(np.array_equal(indices, result.index[:numpy_blocks])),
-            "threads": numba.get_num_threads(),
+            "threads": rn.get_num_threads(),
         })
         progress(f"throughput {partition}")
     return rows
@@ -399,7 +399,7 @@ def main(argv=None):
     results["seconds"] = time.perf_counter() - started
 
     load = info["load_average"]
-    print(f"Measured {info['date']} on {info['cpu']}, {info['cores']} cores, {info['numba_threads']} numba "
+    print(f"Measured {info['date']} on {info['cpu']}, {info['cores']} cores, {info['threads']} recnumba "
           f"threads; Python {info['python']}, numba {info['numba']}, numpy {info['numpy']}"
           + (f"; load average at start {load[0]:.1f}" if load else "")
           + (" (quick run)" if args.quick else ""))
