@@ -15,8 +15,8 @@
     ``core.search`` (revision ``--cpu-speed-old``), cycles per candidate-dimension beside a micro-kernel
     floor, and scaling with N, D, B and log2 J. ``--no-cpu-speed`` skips it.
 
-Full run: about 2.5 minutes on 2 idle cores (151 s measured) plus about 5 for (e); ``--quick``: about
-a minute plus one for (e).
+Full run on the 2-core dev VM: 13 s for (a)-(d) (2026-12-02, idle), about 3 minutes more for (e);
+``--quick``: under a minute plus about 30 s for (e).
 """
 
 import argparse
