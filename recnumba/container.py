@@ -48,8 +48,9 @@ correlation is 0.27 or less), so the code is close to what any exponent model ca
 per block it spends are the spread of log2 n itself (per-item KL and the REC noise), not mismatch.
 
 Reading checks, in order: magic, version, CRC (a failed CRC on a stream shorter than its header
-declares is reported as truncation), then code, flags, plan identifier, block count, payload length,
-and that the payload decodes to exactly its declared length with valid indices. Every failure raises
+declares is reported as truncation), then code, flags, plan identifier, block count, item count and
+first item (every stream key ``(item + i) * num_blocks + block`` below 2^32, the limit
+:func:`write_stream` enforces too), payload length, and that the payload decodes to exactly its declared length with valid indices. Every failure raises
 :class:`StreamError` (a ValueError) naming the problem; CRC32 detects every single-bit flip and every
 burst up to 32 bits.
 """
@@ -66,7 +67,7 @@ import numpy as np
 from recnumba.coding.bits import BitReader, BitWriter
 from recnumba.coding.elias import delta_length, read_delta, write_delta
 from recnumba.random.philox import SEED_LIMIT
-from recnumba.validation import INDEX_LIMIT, check_indices, check_plan, check_seed
+from recnumba.validation import BLOCK_LIMIT, INDEX_LIMIT, check_indices, check_plan, check_seed
 
 __all__ = [
     "FORMAT_VERSION",
@@ -160,13 +161,16 @@ def _read_varint(data, pos, what):
 
 
 def _check_code(code):
-    if code not in STREAM_CODES:
+    if not isinstance(code, str) or code not in STREAM_CODES:
         raise ValueError(f"code must be one of {sorted(STREAM_CODES)}; got {code!r}")
     return code
 
 
 def _check_indices(indices, plan):
-    shape = np.shape(indices)
+    try:
+        shape = np.shape(indices)
+    except ValueError:  # a ragged sequence: let the shared check name it
+        return check_indices(indices, "indices")
     if len(shape) not in (1, 2) or shape[-1] != plan.num_blocks or 0 in shape:
         raise ValueError(
             f"indices must have shape ({plan.num_blocks},) or (num_items, {plan.num_blocks}) for this plan; "
@@ -175,7 +179,29 @@ def _check_indices(indices, plan):
     return check_indices(indices, "indices")
 
 
+def _max_item(num_items, num_blocks):
+    """The largest first item whose stream keys (item + i) * num_blocks + block all stay below 2^32."""
+    return BLOCK_LIMIT // num_blocks - num_items
+
+
+def _check_item(item, num_items, num_blocks):
+    """``item`` as an int when every stream key ``(item + i) * num_blocks + block`` is below 2^32, else ValueError."""
+    if isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, np.integer)) or item < 0:
+        raise ValueError(f"item must be an integer >= 0; got {item!r}")
+    limit = _max_item(num_items, num_blocks)
+    if int(item) > limit:
+        raise ValueError(
+            f"item must be at most {limit} for {num_items} item(s) of {num_blocks} blocks: the stream keys "
+            f"(item + i) * {num_blocks} + block must stay below 2^32 (a stream with item={item} could not be "
+            "decoded); start a new seed with item=0 or use larger blocks"
+        )
+    return int(item)
+
+
 def _quantise_one(offset, scale):
+    if isinstance(offset, (bool, np.bool_)) or isinstance(scale, (bool, np.bool_)):
+        raise ValueError(f"exponent_offset and exponent_scale must be numbers of bits, not booleans; got "
+                         f"{offset!r}, {scale!r}")
     try:
         offset, scale = float(offset), float(scale)
     except (TypeError, ValueError):
@@ -253,7 +279,9 @@ def write_stream(indices, plan, seed, *, code="delta", item=0, exponent_offset=D
     code : "delta" or "exponent"
     item : int >= 0
         Number of the (first) item; the receiver derives stream keys from it
-        (``block_ids = item * num_blocks + block``, as ``recnumba.dataset`` uses).
+        (``block_ids = item * num_blocks + block``, as ``recnumba.dataset`` uses). Every key must be
+        below 2^32, so ``(item + num_items) * num_blocks <= 2^32``; a larger ``item`` raises ValueError
+        (the stream could not be decoded), and :func:`read_stream` rejects such a stream.
     exponent_offset, exponent_scale : float, or array (num_blocks,)
         The exponent model (bits, rounded to 1/8 bit), ``"exponent"`` only. Arrays (either one; the
         other is broadcast) give every block its own model, stored in a 2-byte-per-block table.
@@ -266,10 +294,9 @@ def write_stream(indices, plan, seed, *, code="delta", item=0, exponent_offset=D
     code = _check_code(code)
     values = _check_indices(indices, plan)
     seed = check_seed(seed)
-    if isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, np.integer)) or item < 0:
-        raise ValueError(f"item must be an integer >= 0; got {item!r}")
     batched = values.ndim == 2
     num_items = values.shape[0] if batched else 1
+    item = _check_item(item, num_items, plan.num_blocks)
     if values.size > _MAX_INDICES:
         raise ValueError(f"too many indices for one stream ({values.size} > 2^26); split the items")
     if code == "exponent":
@@ -346,6 +373,8 @@ def fit_exponent_model(indices, plan, *, per_block=False):
     """
     plan = check_plan(plan)
     values = _check_indices(indices, plan)
+    if not isinstance(per_block, (bool, np.bool_)):
+        raise TypeError(f"per_block must be True or False; got {per_block!r}")
     values = values.reshape(-1, plan.num_blocks)
     exponents = np.array([[int(n + 1).bit_length() - 1 for n in row] for row in values.tolist()], dtype=np.float64)
     residual = exponents - plan.nominal_bits
@@ -450,6 +479,9 @@ def read_stream(data, plan):
         raise StreamError(f"stream holds {num_blocks} blocks per item but the plan has {plan.num_blocks}")
     if num_items < 1 or (not batched and num_items != 1) or num_items * num_blocks > _MAX_INDICES:
         raise StreamError(f"stream is malformed: it declares {num_items} items")
+    if item > _max_item(num_items, num_blocks):
+        raise StreamError(f"stream is malformed: its first item {item} puts stream keys beyond 2^32 "
+                          f"(at most {_max_item(num_items, num_blocks)} for {num_items} item(s))")
     if per_block:
         if code != "exponent":
             raise StreamError("stream is malformed: a delta stream carries a per-block exponent model")

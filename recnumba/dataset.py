@@ -27,7 +27,9 @@ from recnumba.container import (
     write_stream,
 )
 from recnumba.families.base import Family, check_family, kl_bits, pair_of
-from recnumba.validation import BLOCK_LIMIT, check_int, check_plan
+from recnumba.backends import BACKENDS
+from recnumba.search.params import METHOD_NAMES
+from recnumba.validation import BLOCK_LIMIT, check_bits, check_indices, check_int, check_plan, check_seed
 
 __all__ = ["DatasetEncoding", "encode_dataset", "decode_dataset", "encode_dataset_to_streams", "decode_streams"]
 
@@ -83,6 +85,16 @@ def _check_prior(prior, plan, num_items):
             f"prior has {prior.shape[0]} rows but there are {num_items} items; give shape (D,) or (N, D)"
         )
     return prior
+
+
+def _check_call(seed, method, backend):
+    """Checks ``encode`` would make, made up front so that an empty dataset is validated too."""
+    seed = check_seed(seed)
+    if not isinstance(method, str) or method not in METHOD_NAMES:
+        raise ValueError(f'method must be "pfr" (exact), "orc" (fixed budget) or "auto"; got {method!r}')
+    if not isinstance(backend, str) or (backend != "auto" and backend not in BACKENDS):
+        raise ValueError(f"backend must be one of {', '.join(repr(b) for b in BACKENDS)}; got {backend!r}")
+    return seed
 
 
 def _check_keys(first_item, num_items, plan):
@@ -174,10 +186,14 @@ def encode_dataset(
     Returns
     -------
     DatasetEncoding
+        With N = 0 items (targets of shape (0, D)) every array has N = 0 rows: empty in, empty out,
+        as :func:`decode_dataset` and :func:`decode_streams` do (the arguments are still checked).
     """
     plan = check_plan(plan)
     if not isinstance(targets, Family):
         raise TypeError(f"targets must be a recnumba distribution with shape (N, D); got {type(targets).__name__}")
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be True or False; got {progress!r}")
     if targets.dim != plan.dim:
         raise ValueError(f"targets have {targets.dim} dimensions but the plan has {plan.dim}")
     if len(targets.shape) == 1:
@@ -188,8 +204,13 @@ def encode_dataset(
     num_blocks = plan.num_blocks
     if method == "pfr" and num_samples is not None:
         raise ValueError('num_samples is the ORC budget; pass method="orc" or drop num_samples')
-    if weights not in (None, "ratio", "target", "auto"):
+    if not (weights is None or isinstance(weights, str)) or weights not in (None, "ratio", "target", "auto"):
         raise ValueError(f'weights must be "ratio", "target" or "auto"; got {weights!r}')
+    seed = _check_call(seed, method, backend)
+    check_int(max_steps, "max_steps", minimum=1)  # (as encode checks them: an empty dataset is checked too)
+    check_bits(exact_bound_bits, "exact_bound_bits")
+    if num_samples is not None:
+        check_int(num_samples, "num_samples", minimum=1)
 
     indices = np.empty((num_items, num_blocks), dtype=np.int64)
     steps = np.empty((num_items, num_blocks), dtype=np.int64)
@@ -198,7 +219,7 @@ def encode_dataset(
     items = np.arange(first_item, first_item + num_items, dtype=np.int64)
     slices = _chunks(num_items, chunk)
     with _progress(total=num_blocks * len(slices), disable=not progress, desc="REC encode", unit="call") as bar:
-        for blk in plan.blocks:
+        for blk in plan.blocks if num_items else ():
             for rows in slices:
                 block_target = targets[rows].take_dims(blk.dims)
                 block_prior = _prior_part(prior, rows, blk.dims)
@@ -216,7 +237,8 @@ def encode_dataset(
                     samples[at[:, None], blk.dims[None, :]] = res.sample
                 bar.update()
     ideal = np.log2(indices.astype(np.float64) + 1.0).sum(axis=1)
-    delta = np.array([[delta_length(int(n) + 1) for n in row] for row in indices.tolist()], dtype=np.int64)
+    delta = np.array([[delta_length(int(n) + 1) for n in row] for row in indices.tolist()],
+                     dtype=np.int64).reshape(num_items, num_blocks)
     full_prior = prior if len(prior.shape) == 2 else prior.broadcast_to(targets.shape)
     return DatasetEncoding(
         indices=indices, samples=samples, steps=steps, exact=exact, ideal_bits=ideal, delta_bits=delta.sum(axis=1),
@@ -231,15 +253,21 @@ def decode_dataset(indices, prior, plan, seed, *, first_item=0, num_samples=None
 
     ``indices`` is (N, B) (a (B,) array is one item); ``prior``, ``plan``, ``seed`` and ``first_item``
     as given to the encoder. ``num_samples`` (ORC) rejects indices the budget cannot produce.
+    (0, B) indices give (0, D) samples.
     ``backend`` as in ``recnumba.decode`` (bit-identical samples on every backend).
     """
     plan = check_plan(plan)
-    values = np.asarray(indices)
+    values = check_indices(indices, "indices")
     if values.ndim == 1:
         values = values[None]
     if values.ndim != 2 or values.shape[1] != plan.num_blocks:
         raise ValueError(f"indices must have shape (N, {plan.num_blocks}) for this plan; got {np.shape(indices)}")
     num_items = values.shape[0]
+    seed = _check_call(seed, "orc", backend)
+    if num_samples is not None:
+        check_int(num_samples, "num_samples", minimum=1)
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be True or False; got {progress!r}")
     prior = _check_prior(prior, plan, num_items)
     first_item = _check_keys(first_item, num_items, plan)
     items = np.arange(first_item, first_item + num_items, dtype=np.int64)
@@ -277,15 +305,22 @@ def decode_streams(streams, prior, plan, *, progress=False, backend="cpu"):
     """Samples (N, D) from container streams (each one item or a batch of items), in stream order.
 
     ``prior`` is (D,) or one row per decoded item, in stream order. Streams may use different seeds.
-    ``backend`` as in ``recnumba.decode``.
+    ``backend`` as in ``recnumba.decode``. No streams (an empty list) give (0, D) samples.
     Raises ``recnumba.container.StreamError`` for a corrupted, truncated or foreign stream.
     """
     plan = check_plan(plan)
     if isinstance(streams, (bytes, bytearray, memoryview)):
         streams = [streams]
+    if isinstance(streams, (str, dict)) or not hasattr(streams, "__iter__"):
+        raise TypeError(f"streams must be bytes or a list of bytes (one container stream each); "
+                        f"got {type(streams).__name__}")
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be True or False; got {progress!r}")
+    _check_call(0, "orc", backend)
     contents = [read_stream(data, plan) for data in streams]
     if not contents:
-        raise ValueError("no streams to decode")
+        _check_prior(prior, plan, 0)
+        return np.empty((0, plan.dim), dtype=np.float64)
     rows = [c.indices.reshape(-1, plan.num_blocks) for c in contents]
     counts = [r.shape[0] for r in rows]
     indices = np.concatenate(rows)

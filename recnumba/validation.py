@@ -59,18 +59,32 @@ def check_block_ids(block_ids, num_blocks):
 
 
 def check_indices(index, name="index"):
-    """Integer codes in [0, 2^63) as an int64 array of the input's shape, or ValueError."""
-    values = np.asarray(index)
+    """Integer codes in [0, 2^63 - 1] as an int64 array of the input's shape, or ValueError naming ``name``.
+
+    A Python sequence that numpy would read as floats (``[2**63, 1]`` becomes float64) is checked
+    value by value, so the message names the offending value rather than a dtype.
+    """
+    rule = f"{name} must be integers in [0, 2^63 - 1] (an int or an int array)"
+    try:
+        values = np.asarray(index)
+        if values.dtype.kind == "f" and not isinstance(index, np.ndarray):
+            values = np.asarray(index, dtype=object)
+    except (ValueError, TypeError):
+        raise ValueError(f"{rule}; got a ragged or unreadable sequence ({index!r:.80})") from None
     if values.dtype == object:
-        if not all(_is_integer(v) for v in values.ravel()):
-            raise ValueError(f"{name} must be integers >= 0; got {index!r:.100}")
-        if any(int(v) < 0 or int(v) >= INDEX_LIMIT for v in values.ravel()):
-            raise ValueError(f"{name} must be in [0, 2^63): no encode produces a negative or larger index")
+        wrong = [v for v in values.ravel() if not _is_integer(v)]
+        if wrong:
+            raise ValueError(f"{rule}; got {wrong[0]!r:.40} ({type(wrong[0]).__name__})")
+        wrong = [v for v in values.ravel() if not 0 <= int(v) < INDEX_LIMIT]
+        if wrong:
+            bad = wrong[0]
+            raise ValueError(f"{rule}; got {int(bad)}: no encode produces a negative index or one of 2^63 or more")
         return values.astype(np.int64)
     if values.dtype == bool or not np.issubdtype(values.dtype, np.integer):
-        raise ValueError(f"{name} must be integers >= 0 (an int or an int array); got dtype {values.dtype}")
+        raise ValueError(f"{rule}; got dtype {values.dtype}")
     if bool(np.any(values < 0)) or (values.dtype == np.uint64 and bool(np.any(values >= np.uint64(INDEX_LIMIT)))):
-        raise ValueError(f"{name} must be in [0, 2^63): no encode produces a negative or larger index")
+        bad = values.ravel()[np.flatnonzero((values.ravel() < 0) | (values.ravel() >= INDEX_LIMIT))[0]]
+        raise ValueError(f"{rule}; got {int(bad)}: no encode produces a negative index or one of 2^63 or more")
     return values.astype(np.int64)
 
 

@@ -11,34 +11,68 @@ KL and D_inf, and when its density ratio is bounded (what exact PFR and ratio we
 ``pair_of(target, prior)`` finds it or raises a ValueError naming the pair.
 """
 
+import numbers
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 __all__ = ["Family", "LocationScaleFamily", "Pair", "register_pair", "pair_of", "supported_pairs", "kl_bits",
-           "dinf_bits", "check_scales_representable"]
+           "dinf_bits", "check_scales_representable", "ParameterTypeError"]
 
 _LN2 = np.log(2.0)
 
 
+class ParameterTypeError(TypeError, ValueError):
+    """A distribution parameter of the wrong kind (complex, strings, booleans, objects that are not numbers).
+
+    A TypeError (wrong kind of value); also a ValueError, which these inputs raised before, so code
+    that catches ValueError around a constructor keeps working.
+    """
+
+
+def _real_object_array(array):
+    """An object array whose entries are all real numbers (Python ints beyond int64, Fractions) as float64."""
+    if all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in array.ravel()):
+        with np.errstate(over="ignore"):
+            try:
+                return array.astype(np.float64)
+            except (OverflowError, TypeError, ValueError):
+                return None
+    return None
+
+
 def as_parameter_array(value, name):
-    """``value`` as a float64 array of shape (D,) or (B, D) with finite real entries, or ValueError."""
+    """``value`` as a float64 array of shape (D,) or (B, D) with finite real entries.
+
+    ParameterTypeError (a TypeError) for the wrong kind of value: a distribution, complex numbers,
+    strings, booleans or other objects; ValueError for a ragged sequence, a wrong shape, NaN or inf.
+    """
     if isinstance(value, Family):
         raise TypeError(f"{name} must be an array of numbers, not a {type(value).__name__}")
-    array = np.asarray(value)
-    if array.dtype == object or array.dtype.kind not in "biuf":
-        kind = "complex numbers" if array.dtype.kind == "c" else f"dtype {array.dtype}"
-        raise ValueError(f"{name} must be an array of real numbers; got {kind} ({value!r:.80})")
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{name} must be an array of shape (D,) or (B, D); got a ragged or unreadable "
+                         f"sequence ({error})") from None
+    if array.dtype == object:
+        converted = _real_object_array(array)
+        if converted is None:
+            raise ParameterTypeError(f"{name} must be an array of real numbers; got objects ({value!r:.80})")
+        array = converted
     if array.dtype.kind == "b":
-        raise ValueError(f"{name} must be an array of real numbers, not booleans")
-    array = array.astype(np.float64)
+        raise ParameterTypeError(f"{name} must be an array of real numbers, not booleans")
+    if array.dtype.kind not in "iuf":
+        kind = "complex numbers" if array.dtype.kind == "c" else f"dtype {array.dtype}"
+        raise ParameterTypeError(f"{name} must be an array of real numbers; got {kind} ({value!r:.80})")
+    with np.errstate(over="ignore"):
+        array = array.astype(np.float64)
     if array.ndim > 2:
         raise ValueError(
             f"{name} must have shape (D,) or (B, D) (dimensions, or blocks x dimensions); got shape {array.shape}"
         )
     if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or infinite values; pass finite numbers")
+        raise ValueError(f"{name} contains NaN or infinite values (or values beyond float64); pass finite numbers")
     return array
 
 
@@ -48,7 +82,9 @@ class Family:
     Subclasses set ``parameter_names`` (two names), ``prior_tag`` (the numba tag of the family as a
     prior, or None if it cannot be a prior) and implement ``_check`` (raise ValueError for invalid
     parameters), ``location_scale`` and ``standardised_by``. Parameters are copied and read-only, so
-    a distribution cannot change after it was validated.
+    a distribution cannot change after it was validated (changing the caller's arrays afterwards
+    does not reach it). A parameter of the wrong kind (complex, strings, booleans, non-numbers)
+    raises :class:`ParameterTypeError` (a TypeError); NaN, inf, a ragged or wrong shape ValueError.
     """
 
     parameter_names = ("first", "second")
@@ -109,12 +145,21 @@ class Family:
         return type(self)(self._params[0][item], self._params[1][item])
 
     def take_dims(self, dims):
-        """The distribution restricted to dimensions ``dims`` (last axis)."""
-        return type(self)(self._params[0][..., dims], self._params[1][..., dims])
+        """The distribution restricted to dimensions ``dims`` (last axis): integers in [-D, D) or a bool mask."""
+        try:
+            first, second = self._params[0][..., dims], self._params[1][..., dims]
+        except (IndexError, TypeError, ValueError) as error:
+            raise ValueError(f"dims must be dimension numbers in [0, {self.dim}) (ints, an int array or a "
+                             f"slice) or a mask of {self.dim} booleans; got {dims!r:.80} ({error})") from None
+        return type(self)(first, second)
 
     def broadcast_to(self, shape):
         """The same distribution with parameters broadcast to ``shape``."""
-        return type(self)(np.broadcast_to(self._params[0], shape), np.broadcast_to(self._params[1], shape))
+        try:
+            first, second = np.broadcast_to(self._params[0], shape), np.broadcast_to(self._params[1], shape)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"shape {shape!r:.60} is not a shape {self.shape} broadcasts to ({error})") from None
+        return type(self)(first, second)
 
     def location_scale(self):
         """(loc, scale) arrays that standardise the latent when this distribution is the prior."""
@@ -245,8 +290,10 @@ def pair_of(target, prior):
     return pair
 
 
-def _per_dimension_nats(function, target, prior):
+def _per_dimension_nats(function, target, prior, per_dimension):
     pair = pair_of(target, prior)
+    if not isinstance(per_dimension, (bool, np.bool_)):
+        raise TypeError(f"per_dimension must be True or False; got {per_dimension!r}")
     if target.dim != prior.dim:
         raise ValueError(f"target has {target.dim} dimensions but prior has {prior.dim}; they must match")
     try:
@@ -258,12 +305,16 @@ def _per_dimension_nats(function, target, prior):
 
 
 def kl_bits(target, prior, per_dimension=False):
-    """D_KL[target || prior] in bits, summed over dimensions (shape: batch shape) or per dimension."""
-    values = _per_dimension_nats("kl_nats", target, prior) / _LN2
+    """D_KL[target || prior] in bits, summed over dimensions (shape: batch shape) or per dimension.
+
+    TypeError when ``target`` or ``prior`` is not a recnumba distribution (a tuple of parameters is
+    not one: pass ``rn.Gaussian(loc, scale)``); ValueError for an unsupported pair or mismatched shapes.
+    """
+    values = _per_dimension_nats("kl_nats", target, prior, per_dimension) / _LN2
     return values if per_dimension else values.sum(axis=-1)
 
 
 def dinf_bits(target, prior, per_dimension=False):
     """D_inf[target || prior] = log2 sup q/p in bits (+inf when unbounded), like ``kl_bits``."""
-    values = _per_dimension_nats("dinf_nats", target, prior) / _LN2
+    values = _per_dimension_nats("dinf_nats", target, prior, per_dimension) / _LN2
     return values if per_dimension else values.sum(axis=-1)
