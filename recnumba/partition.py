@@ -7,14 +7,65 @@ from shared information only (an explicit list, a bit budget, per-dimension info
 training data), never from the instance being coded.
 """
 
+import itertools
 import math
+import numbers
+import warnings
 
 import numpy as np
 
-#: Upper bound on J_d: the sender builds a probability table of J_d entries per dimension.
-MAX_INTERVALS_PER_DIM = 1 << 24
+from recnumba.validation import INDEX_LIMIT, check_int
+
+#: Upper bound on J_d. The sender tabulates every interval: three float64 tables (log weight, cdf,
+#: log sup ratio) of J_d entries per dimension, per block and per thread, built before the search.
+#: At 2^20 that is 24 MiB and a fraction of a second per block; at 2^24 it was 400 MB and 11 s.
+#: More bits go into more dimensions (J = prod J_d), never into one huge dimension.
+MAX_INTERVALS_PER_DIM = 1 << 20
+_MAX_INTERVAL_BITS = 20
 #: The flat candidate index (k - 1) * J + j is an int64, so J itself must stay below 2^63.
 MAX_BINS = (1 << 63) - 1
+#: Most dimensions one partition may have (the ``dim`` of ``plain``/``uniform``/``random``, the
+#: length of ``intervals`` or ``info_bits``): each costs a few int64 words per table.
+MAX_DIMS = 1 << 24
+#: ``from_information`` (and a block plan) warns when log2 J exceeds the information by more than
+#: this many bits: every index then costs at least log2 J bits, more than the target needs.
+EXCESS_BITS_WARNING = 4.0
+#: Seeds of the allocation / permutation generators (``Partition.random``, ``BlockPlan.build``):
+#: numpy PCG64 seeds, integers in [0, 2^64).
+PERMUTATION_SEED_LIMIT = 1 << 64
+
+
+def _is_integer(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_permutation_seed(seed, name="seed"):
+    """A PCG64 seed as a Python int in [0, 2^64), or ValueError naming ``name``."""
+    if not _is_integer(seed):
+        raise ValueError(f"{name} must be an integer in [0, 2^64); got {seed!r:.80}")
+    if not 0 <= int(seed) < PERMUTATION_SEED_LIMIT:
+        raise ValueError(f"{name} must be in [0, 2^64); got {seed}. Use a non-negative seed below 2^64.")
+    return int(seed)
+
+
+def _check_dim(dim):
+    dim = check_int(dim, "dim", minimum=1)
+    if dim > MAX_DIMS:
+        raise ValueError(f"dim must be at most 2^24 (MAX_DIMS); got {dim}")
+    return dim
+
+
+def _check_threshold(value, name):
+    """A finite number of bits >= 0 (``collapsed_below``), or ValueError naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a finite number of bits >= 0; got {value!r:.80}")
+    try:
+        value = float(value)
+    except OverflowError:
+        value = math.inf
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number of bits >= 0; got {value!r}")
+    return value
 
 
 def _allocate(target_bits, total_bits):
@@ -38,12 +89,35 @@ def _allocate(target_bits, total_bits):
         used += float(cost[d])
 
 
+def _allocate_capped(target_bits, total_bits, caller):
+    """``_allocate``, with a UserWarning where a dimension's share is cut at 2^20 intervals."""
+    target_bits = np.asarray(target_bits, dtype=np.float64)
+    intervals = _allocate(target_bits, total_bits)
+    over = np.flatnonzero(target_bits > _MAX_INTERVAL_BITS + 1e-9)
+    if over.size:
+        d = int(over[np.argmax(target_bits[over])])
+        got = float(np.log2(intervals.astype(np.float64)).sum())
+        warnings.warn(
+            f"Partition.{caller}: bits={total_bits:g} asks for 2^{target_bits[d]:.1f} intervals in dimension {d}, "
+            f"over the limit of 2^{_MAX_INTERVAL_BITS} per dimension (MAX_INTERVALS_PER_DIM); capped there, so "
+            f"log2 J = {got:.2f} bits instead of about {total_bits:g}. Spread the bits over more dimensions.",
+            UserWarning, stacklevel=3,
+        )
+    return intervals
+
+
 def _check_budget(bits, name="bits"):
-    if not np.isscalar(bits) or not np.isfinite(bits) or bits < 0:
-        raise ValueError(f"{name} must be a finite number of bits >= 0; got {bits!r}")
-    if bits >= 63:
+    if isinstance(bits, (bool, np.bool_)) or not isinstance(bits, numbers.Real):
+        raise ValueError(f"{name} must be a finite number of bits >= 0; got {bits!r:.80}")
+    try:
+        value = float(bits)
+    except OverflowError:  # an int beyond float range
+        value = math.inf
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number of bits >= 0; got {bits!r:.80}")
+    if value >= 63:
         raise ValueError(f"{name}={bits} is too large: log2 J must stay below 63 bits (int64 indices)")
-    return float(bits)
+    return value
 
 
 class Partition:
@@ -64,22 +138,7 @@ class Partition:
     """
 
     def __init__(self, intervals):
-        values = np.asarray(intervals)
-        if values.ndim != 1 or values.size == 0:
-            raise ValueError(
-                f"intervals must be a 1-D sequence with one count per dimension; got shape {values.shape}"
-            )
-        if values.dtype == bool or not np.issubdtype(values.dtype, np.integer):
-            if not (np.issubdtype(values.dtype, np.floating) and np.all(values == np.round(values))):
-                raise ValueError(f"intervals must be positive integers; got {intervals!r}")
-        if np.any(values < 1):
-            raise ValueError("intervals must be >= 1 in every dimension (1 = dimension not split)")
-        if np.any(values > MAX_INTERVALS_PER_DIM):
-            raise ValueError(
-                f"intervals must be <= 2^24 per dimension (the sender tabulates every interval); "
-                f"got max {int(values.max())}: spread the bits over more dimensions"
-            )
-        counts = [int(v) for v in values]
+        counts = _check_intervals(intervals)
         num_bins = math.prod(counts)
         if num_bins > MAX_BINS:
             raise ValueError(
@@ -88,7 +147,8 @@ class Partition:
             )
         self.intervals = np.array(counts, dtype=np.int64)
         self.num_bins = num_bins
-        self.strides = np.array([math.prod(counts[:d]) for d in range(len(counts))], dtype=np.int64)
+        # exclusive running products (linear, not a product per prefix)
+        self.strides = np.array([1, *itertools.accumulate(counts[:-1], lambda a, b: a * b)], dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.intervals)]).astype(np.int64)
         for array in (self.intervals, self.strides, self.offsets):
             array.flags.writeable = False  # derived from each other: keep them consistent
@@ -113,36 +173,42 @@ class Partition:
 
     def split_index(self, index):
         """Split a code n into (bin j, local index k >= 1) with n = (k - 1) * J + j."""
-        index = int(index)
-        if index < 0:
-            raise ValueError(f"index must be >= 0; got {index}")
+        index = check_int(index, "index")
         return index % self.num_bins, index // self.num_bins + 1
 
     def join_index(self, bin_index, local_index):
         """The code n = (k - 1) * J + j of the k-th (k >= 1) sample of bin j (0 <= j < J)."""
-        bin_index, local_index = int(bin_index), int(local_index)
-        if not 0 <= bin_index < self.num_bins:
-            raise ValueError(f"bin_index must be in [0, {self.num_bins}); got {bin_index}")
-        if local_index < 1:
-            raise ValueError(f"local_index counts from 1; got {local_index}")
-        return (local_index - 1) * self.num_bins + bin_index
+        bin_index = self._check_bin(bin_index)
+        if not _is_integer(local_index) or int(local_index) < 1:
+            raise ValueError(f"local_index counts from 1 (an integer >= 1); got {local_index!r:.80}")
+        index = (int(local_index) - 1) * self.num_bins + bin_index
+        if index >= INDEX_LIMIT:
+            raise ValueError(
+                f"local_index={local_index} gives index 2^{math.log2(index):.1f}, beyond the int64 index range "
+                "(indices must stay below 2^63); use a smaller local_index"
+            )
+        return index
 
     def bin_intervals(self, bin_index):
         """Interval of bin j in every dimension (mixed radix digits), int64 (D,)."""
-        return (int(bin_index) // self.strides) % self.intervals
+        return (self._check_bin(bin_index) // self.strides) % self.intervals
+
+    def _check_bin(self, bin_index):
+        if not _is_integer(bin_index) or not 0 <= int(bin_index) < self.num_bins:
+            raise ValueError(f"bin_index must be an integer in [0, {self.num_bins}); got {bin_index!r:.80}")
+        return int(bin_index)
 
     @classmethod
     def plain(cls, dim):
         """The trivial partition (one bin): plain REC."""
-        return cls(np.ones(int(dim), dtype=np.int64))
+        return cls(np.ones(_check_dim(dim), dtype=np.int64))
 
     @classmethod
     def uniform(cls, dim, bits):
         """About ``bits`` of log2 J spread evenly over ``dim`` dimensions (never more than ``bits``)."""
-        if int(dim) != dim or dim < 1:
-            raise ValueError(f"dim must be a positive integer; got {dim!r}")
+        dim = _check_dim(dim)
         bits = _check_budget(bits)
-        return cls(_allocate(np.full(int(dim), bits / dim), bits))
+        return cls(_allocate_capped(np.full(dim, bits / dim), bits, "uniform"))
 
     @classmethod
     def from_information(cls, info_bits, bits, collapsed_below=0.01):
@@ -156,39 +222,121 @@ class Partition:
             Total budget for log2 J; keep it a few bits below the block's KL.
         collapsed_below : float
             Dimensions with less information than this (bits) are "collapsed" and get one interval.
+
+        Warns (UserWarning) when the partition's log2 J exceeds ``sum(info_bits)`` by more than
+        ``EXCESS_BITS_WARNING`` bits (every index costs at least log2 J bits), or when a dimension's
+        share is cut at 2^20 intervals.
         """
         info = _check_information(info_bits)
         bits = _check_budget(bits)
+        collapsed_below = _check_threshold(collapsed_below, "collapsed_below")
         active = info >= collapsed_below
         if not np.any(active):
             return cls.plain(info.size)
         share = np.where(active, info, 0.0)
-        return cls(_allocate(bits * share / share.sum(), bits))
+        partition = cls(_allocate_capped(bits * share / share.sum(), bits, "from_information"))
+        warn_excess_bits(partition.bits, float(info.sum()), "Partition.from_information", "bits")
+        return partition
 
     @classmethod
     def collapsed_only(cls, info_bits, bits, collapsed_below=0.01):
         """Ablation: use information only to skip collapsed dimensions, spread ``bits`` evenly otherwise."""
         info = _check_information(info_bits)
         bits = _check_budget(bits)
+        collapsed_below = _check_threshold(collapsed_below, "collapsed_below")
         active = info >= collapsed_below
         if not np.any(active):
             return cls.plain(info.size)
-        return cls(_allocate(np.where(active, bits / active.sum(), 0.0), bits))
+        return cls(_allocate_capped(np.where(active, bits / active.sum(), 0.0), bits, "collapsed_only"))
 
     @classmethod
     def random(cls, dim, bits, seed):
         """Ablation: split ``bits`` over ``dim`` dimensions in random (Dirichlet) proportions."""
-        if int(dim) != dim or dim < 1:
-            raise ValueError(f"dim must be a positive integer; got {dim!r}")
+        dim = _check_dim(dim)
         bits = _check_budget(bits)
-        proportions = np.random.default_rng(seed).dirichlet(np.ones(int(dim)))
-        return cls(_allocate(bits * proportions, bits))
+        seed = check_permutation_seed(seed)
+        proportions = np.random.default_rng(seed).dirichlet(np.ones(dim))
+        return cls(_allocate_capped(bits * proportions, bits, "random"))
 
 
 def _check_information(info_bits):
-    info = np.asarray(info_bits, dtype=np.float64)
+    try:
+        raw = np.asarray(info_bits) if not isinstance(info_bits, (str, bytes)) else None
+    except (TypeError, ValueError, OverflowError):
+        raw = None
+    if raw is None or raw.dtype == bool or raw.dtype.kind not in "iuf" and raw.dtype != object:
+        raise ValueError(f"info_bits must be an array of numbers (bits per dimension); got {info_bits!r:.80}")
+    try:
+        info = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"info_bits must be an array of numbers (bits per dimension); got {info_bits!r:.80}") from None
     if info.ndim != 1 or info.size == 0:
         raise ValueError(f"info_bits must be a 1-D array with one value per dimension; got shape {info.shape}")
+    if info.size > MAX_DIMS:
+        raise ValueError(f"info_bits has {info.size} dimensions; a partition has at most 2^24 (MAX_DIMS)")
     if not np.all(np.isfinite(info)) or np.any(info < 0):
         raise ValueError("info_bits must be finite and >= 0 (bits of information per dimension)")
     return info
+
+
+def _check_intervals(intervals):
+    """``intervals`` as a list of Python ints in [1, 2^20], or ValueError naming ``intervals``."""
+    if intervals is None or isinstance(intervals, (str, bytes, dict, set, frozenset, numbers.Number)) \
+            or (isinstance(intervals, np.ndarray) and intervals.ndim == 0):
+        raise TypeError(
+            f"intervals must be a sequence or array of positive integers (one count per dimension); "
+            f"got {type(intervals).__name__}"
+        )
+    try:  # lists as objects: numpy would turn True into 1 and 2**64 into a float
+        values = intervals if isinstance(intervals, np.ndarray) else np.asarray(intervals, dtype=object)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(
+            f"intervals must be a 1-D sequence with one count per dimension; got {intervals!r:.80}"
+        ) from None
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(
+            f"intervals must be a 1-D sequence with one count per dimension; got shape {values.shape}"
+        )
+    if values.size > MAX_DIMS:
+        raise ValueError(f"intervals has {values.size} dimensions; a partition has at most 2^24 (MAX_DIMS)")
+    if values.dtype.kind in "iu":  # the common case, checked in one pass
+        low, high = int(values.min()), int(values.max())
+        if 1 <= low and high <= MAX_INTERVALS_PER_DIM:
+            return values.tolist()
+    if values.dtype == object:
+        items = values.tolist()
+        if not all(_is_integer(v) or isinstance(v, (float, np.floating)) for v in items):
+            raise ValueError(f"intervals must be positive integers; got {intervals!r:.80}")
+        values = items
+    elif values.dtype == bool or values.dtype.kind not in "iuf":
+        raise ValueError(f"intervals must be positive integers; got {intervals!r:.80}")
+    counts = []
+    for d, v in enumerate(values.tolist() if isinstance(values, np.ndarray) else values):
+        if isinstance(v, (float, np.floating)):
+            if not math.isfinite(v) or v != math.floor(v):
+                raise ValueError(f"intervals must be positive integers; dimension {d} has {v!r}")
+            v = int(v)
+        v = int(v)
+        if v < 1:
+            raise ValueError(
+                f"intervals must be >= 1 in every dimension (1 = dimension not split); dimension {d} has {v}"
+            )
+        if v > MAX_INTERVALS_PER_DIM:
+            raise ValueError(
+                f"intervals must be <= 2^{_MAX_INTERVAL_BITS} per dimension (MAX_INTERVALS_PER_DIM: the sender "
+                f"tabulates every interval, three float64 tables of J_d entries per block and thread); dimension "
+                f"{d} has 2^{math.log2(v):.1f}: spread the bits over more dimensions"
+            )
+        counts.append(v)
+    return counts
+
+
+def warn_excess_bits(partition_bits, information_bits, where, name):
+    """UserWarning when log2 J exceeds the information by more than ``EXCESS_BITS_WARNING`` bits."""
+    if partition_bits > information_bits + EXCESS_BITS_WARNING:
+        warnings.warn(
+            f"{where}: log2 J = {partition_bits:.2f} bits exceeds the information ({information_bits:.2f} bits) by "
+            f"more than {EXCESS_BITS_WARNING:g} bits; every index costs at least log2 J bits, so codes are longer "
+            f"than needed. Lower {name} to a few bits below the information (e.g. information - 2).",
+            UserWarning, stacklevel=3,
+        )
