@@ -6,6 +6,7 @@ distributions, and a backend (``recnumba.backends``) runs the search core
 """
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,12 +31,25 @@ from recnumba.search.params import (
 )
 from recnumba.validation import INDEX_LIMIT, check_bits, check_block_ids, check_indices, check_int, check_seed
 
-__all__ = ["BACKENDS", "BackendUnavailable", "DEFAULT_MAX_STEPS", "EncodeResult", "MaxStepsExceeded", "decode",
-           "encode"]
+__all__ = ["BACKENDS", "BackendUnavailable", "DEFAULT_MAX_STEPS", "EncodeResult", "MaxStepsExceeded",
+           "ORC_UNBOUNDED_BUDGET_LIMIT", "PartitionTooFineWarning", "decode", "encode"]
 
 #: Default cap on exact-PFR search steps per block (about a minute of 5-D search on one core).
 DEFAULT_MAX_STEPS = 100_000_000
+#: The largest ORC budget ``num_samples`` accepted when some block's density ratio is unbounded. Such a
+#: block cannot stop early and scores every one of its N candidates: measured 3.7e7 candidates/s per
+#: thread at 1-D, 2.4e7 at 3-D, 7.4e6 at 16-D (2-core dev VM, 2026-12-02), so 2^32 candidates take 2 to
+#: 10 minutes per block and thread, and 2^40 would take days. With a bounded ratio the search stops once
+#: no later candidate can win (after about 2^bound_bits candidates), and larger budgets are accepted.
+ORC_UNBOUNDED_BUDGET_LIMIT = 1 << 32
+#: ``encode`` warns (``PartitionTooFineWarning``) when log2 J exceeds a block's KL by more than this.
+EXCESS_PARTITION_BITS = 8.0
 _LN2 = math.log(2.0)
+
+
+class PartitionTooFineWarning(UserWarning):
+    """The partition has far more bins (log2 J) than the block carries information (KL bits): every
+    index costs about log2 J bits, so the extra bits are wasted."""
 
 
 class MaxStepsExceeded(ValueError):
@@ -93,6 +107,25 @@ def _batch_size(name, shape, other):
     return shape[0] if len(shape) == 2 else (other[0] if len(other) == 2 else None)
 
 
+def check_distribution(value, name):
+    """``value`` if it is a recnumba distribution whose parameters are (still) valid, else TypeError or
+    ValueError naming ``name``.
+
+    The containers copy their parameters and make them read-only, but numpy lets the owner of an
+    array make it writable again; both ``encode`` and ``decode`` re-check, so a prior whose scale was
+    changed to -1 or NaN after construction is refused instead of giving a mirrored or NaN sample.
+    """
+    value = check_family(value, name)
+    try:
+        type(value)(*value.params)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{name} is not a valid {type(value).__name__} any more (its parameters were changed after "
+            f"construction): {error}. Build a new distribution instead of editing its arrays"
+        ) from error
+    return value
+
+
 def check_partition(partition, dim):
     """A ``Partition`` for ``dim`` dimensions (default: plain REC), or ValueError."""
     if partition is None:
@@ -128,7 +161,16 @@ def standardise(pair, target, loc, scale):
     return np.ascontiguousarray(np.stack([a, b], axis=-1))
 
 
+def _check_backend(backend):
+    """``backend`` if it is a string (``backends.resolve`` checks the name), else ValueError."""
+    if not isinstance(backend, str):
+        raise ValueError(f'backend must be "cpu", "cuda" or "auto" (a string); got {backend!r:.80}')
+    return backend
+
+
 def _check_code(code, num_samples):
+    if not isinstance(code, str):
+        raise ValueError(f"code must be one of {sorted(CODES) + ['fixed']} (a string); got {code!r:.80}")
     if code == "fixed":
         if not num_samples:
             raise ValueError('code="fixed" needs method="orc" (an index bound); use code="delta" for PFR')
@@ -183,7 +225,10 @@ def encode(
         Bin weights pi. Default "ratio" for PFR (fastest exact search), "target" for ORC and for
         the ORC blocks of "auto".
     num_samples : int, ORC and "auto" only
-        Candidate budget N (default 2^16).
+        Candidate budget N (default 2^16). Above 2^32 (``ORC_UNBOUNDED_BUDGET_LIMIT``) it is refused
+        when some block's density ratio is unbounded: such a block scores all N candidates (2 to 10
+        minutes per block and thread at 2^32) and would not finish in a sane time. With bounded
+        ratios ORC stops after about 2^bound_bits candidates at most, and any N is accepted.
     max_steps : int
         PFR raises ``MaxStepsExceeded`` (a ValueError) after this many candidates in one block, or
         at once when its search bound exceeds ``max_steps`` by more than 2^10.
@@ -192,7 +237,8 @@ def encode(
     block_ids : sequence of int, optional
         Stream key of each block (default 0..B-1). Decode must use the same ids.
     exact_bound_bits : float
-        "auto" only: the largest log2 search bound for which a block runs exact PFR.
+        "auto" only: the largest log2 search bound for which a block runs exact PFR (checked for
+        every method: a finite number >= 0).
     backend : "cpu", "cuda" or "auto"
         Where the search runs. "cuda" needs numba-cuda and a GPU (``BackendUnavailable``
         otherwise); "auto" uses the GPU when there is one and the batch has at least
@@ -202,8 +248,14 @@ def encode(
     Returns
     -------
     EncodeResult
+
+    Warns
+    -----
+    PartitionTooFineWarning
+        When log2 J exceeds some block's KL by more than ``EXCESS_PARTITION_BITS`` (8) bits: every
+        index then costs about log2 J bits instead of about KL.
     """
-    pair = pair_of(target, prior)
+    pair = pair_of(check_distribution(target, "target"), check_distribution(prior, "prior"))
     seed = check_seed(seed)
     if target.dim != prior.dim:
         raise ValueError(f"target has {target.dim} dimensions but prior has {prior.dim}; they must match")
@@ -211,12 +263,12 @@ def encode(
     single = num_blocks is None
     num_blocks = 1 if single else num_blocks
     partition = check_partition(partition, target.dim)
-    if method not in METHOD_NAMES:
-        raise ValueError(f'method must be "pfr" (exact), "orc" (fixed budget) or "auto"; got {method!r}')
+    if not isinstance(method, str) or method not in METHOD_NAMES:
+        raise ValueError(f'method must be "pfr" (exact), "orc" (fixed budget) or "auto"; got {method!r:.80}')
     if weights is None:
         weights = "ratio" if method == "pfr" else "target"
-    if weights not in WEIGHT_NAMES:
-        raise ValueError(f'weights must be "ratio" or "target"; got {weights!r}')
+    if not isinstance(weights, str) or weights not in WEIGHT_NAMES:
+        raise ValueError(f'weights must be "ratio" or "target" (or None for the default); got {weights!r:.80}')
     max_steps = check_int(max_steps, "max_steps", minimum=1)
     if method == "pfr":
         if num_samples is not None:
@@ -229,23 +281,34 @@ def encode(
                 f"num_samples x J = 2^{math.log2(budget * partition.num_bins):.1f} exceeds the int64 index "
                 "range 2^63; use fewer bins (log2 J <= 63 - log2 num_samples) or fewer samples"
             )
-    if method == "auto":
-        exact_limit = check_bits(exact_bound_bits, "exact_bound_bits") * _LN2
-    else:
+    exact_limit = check_bits(exact_bound_bits, "exact_bound_bits") * _LN2  # checked for every method
+    if method != "auto":
         exact_limit = -math.inf
     code = _check_code(code, budget if method == "orc" else 0)
     block_ids = check_block_ids(block_ids, num_blocks)
-    backend = backends.resolve(backend, num_blocks)
+    backend = backends.resolve(_check_backend(backend), num_blocks)
 
     loc, scale = prior_coordinates(prior, num_blocks)
     targets = standardise(pair, target, loc, scale)
+    bounded = np.all(np.broadcast_to(pair.bounded(targets[..., 0], targets[..., 1]), targets.shape[:-1]),
+                     axis=-1)  # per block (B,)
     if method == "pfr" or weights == "ratio":
-        if not np.all(pair.bounded(targets[..., 0], targets[..., 1])):
+        if not np.all(bounded):
             what = "exact PFR" if method == "pfr" else 'weights="ratio"'
             raise ValueError(
                 f"{what} needs a bounded density ratio q/p ({pair.name}: {pair.exact_condition}), but some "
                 'dimension is unbounded; use method="orc" with weights="target"'
             )
+    if budget > ORC_UNBOUNDED_BUDGET_LIMIT and not np.all(bounded):
+        raise ValueError(
+            f"num_samples={budget} (2^{math.log2(budget):.1f}) is over the limit "
+            f"2^{ORC_UNBOUNDED_BUDGET_LIMIT.bit_length() - 1} (ORC_UNBOUNDED_BUDGET_LIMIT) for a block whose "
+            f"density ratio is unbounded (block {int(np.flatnonzero(~bounded)[0])}): such a block scores every "
+            "one of its candidates and would run for hours or days. Use num_samples <= "
+            f"2^{ORC_UNBOUNDED_BUDGET_LIMIT.bit_length() - 1} (2^4 to 2^8 times 2^KL is plenty) and a partition "
+            "with target weights (log2 J about KL - 4 bits) to need fewer"
+        )
+    _warn_if_partition_too_fine(pair, target, prior, partition, num_blocks)
     spec = SearchSpec(np.int64(METHOD_NAMES[method]), np.int64(WEIGHT_NAMES[weights]), np.int64(budget),
                       np.int64(max_steps), np.float64(exact_limit), np.uint64(seed))
     grid = grid_of(partition)
@@ -261,6 +324,28 @@ def encode(
         return EncodeResult(int(out.index[0]), sample[0], int(out.steps[0]), int(bits[0]), code, method,
                             float(bound_bits[0]), bool(out.exact[0]))
     return EncodeResult(out.index, sample, out.steps, bits, code, method, bound_bits, out.exact)
+
+
+def _warn_if_partition_too_fine(pair, target, prior, partition, num_blocks):
+    """PartitionTooFineWarning when log2 J exceeds a block's KL by more than EXCESS_PARTITION_BITS."""
+    if partition.num_bins == 1:
+        return
+    shape = (num_blocks, target.dim)
+    with np.errstate(all="ignore"):
+        kl = np.sum(np.asarray(pair.kl_nats(target.broadcast_to(shape), prior.broadcast_to(shape)),
+                               dtype=np.float64), axis=-1) / _LN2
+    log2_bins = math.log2(partition.num_bins)
+    excess = log2_bins - kl
+    if np.any(excess > EXCESS_PARTITION_BITS):
+        block = int(np.argmax(excess))
+        warnings.warn(
+            f"the partition has log2 J = {log2_bins:.1f} bits but block {block} carries only KL = "
+            f"{kl[block]:.1f} bits: each index costs at least about log2 J bits, {excess[block]:.1f} bits more "
+            "than needed. Use a coarser partition (log2 J about KL - 2 bits for exact PFR, KL - 4 for ORC, "
+            "e.g. Partition.uniform(dim, bits) or Partition.from_information)",
+            PartitionTooFineWarning,
+            stacklevel=3,
+        )
 
 
 def _raise_for_status(status, steps, bound_bits, max_steps):
@@ -290,9 +375,11 @@ def _raise_for_status(status, steps, bound_bits, max_steps):
         )
     if code == STATUS_NO_CANDIDATE:
         raise ValueError(
-            f"block {block}: no candidate had a finite score: every candidate fell where the target has no "
-            "density (raise num_samples, or use a partition so that candidates come from the target's bins) "
-            "or the target is degenerate for float64"
+            f"block {block}: no candidate had a finite score: every candidate fell where the target's density "
+            "is zero in float64. Either the target is too far from the prior (many prior scales away, so "
+            "its density underflows at every prior sample: float64 scores cannot rank them; rescale or "
+            "re-centre the latent so the prior covers the target), or its support is narrow (raise "
+            "num_samples, or use a partition with target weights so candidates come from the target's bins)"
         )
     if code == STATUS_UNBOUNDED:
         raise ValueError(
@@ -303,6 +390,8 @@ def _raise_for_status(status, steps, bound_bits, max_steps):
 
 def _check_decode_indices(index, num_blocks):
     values = check_indices(index)
+    if num_blocks is None and values.ndim > 1:
+        raise ValueError(f"index must be an int or a 1-D array of ints (one per block); got shape {values.shape}")
     if values.ndim > 1 or (num_blocks is not None and values.ndim == 1 and values.shape[0] != num_blocks):
         raise ValueError(f"index must have shape ({num_blocks},) to match the prior's blocks; got {values.shape}")
     if num_blocks is not None and values.ndim == 0:
@@ -329,7 +418,9 @@ def decode(index, prior, seed, *, partition=None, block_ids=None, num_samples=No
     -------
     float64 ndarray, shape (D,) for a scalar index on a (D,) prior, else (B, D).
     """
-    prior = check_family(prior, "prior")
+    prior = check_distribution(prior, "prior")
+    if prior.prior_tag is None:
+        raise ValueError(f"a {type(prior).__name__} cannot be used as a prior; pass the prior given to encode")
     seed = check_seed(seed)
     partition = check_partition(partition, prior.dim)
     batched_prior = prior.shape[0] if len(prior.shape) == 2 else None
@@ -347,7 +438,7 @@ def decode(index, prior, seed, *, partition=None, block_ids=None, num_samples=No
                 "check the index, the partition and num_samples"
             )
     block_ids = check_block_ids(block_ids, num_blocks)
-    backend = backends.resolve(backend, num_blocks)
+    backend = backends.resolve(_check_backend(backend), num_blocks)
     loc, scale = prior_coordinates(prior, num_blocks)
     sample = np.empty((num_blocks, prior.dim), dtype=np.float64)
     backend.decode(prior.prior_tag, indices, loc, scale, grid_of(partition), np.uint64(seed), block_ids, sample)
