@@ -58,7 +58,7 @@ def test_ablations():
         ([2, -3], ">= 1"),
         ([1.5], "positive integers"),
         (["a"], "positive integers"),
-        ([2**24 + 1], "at most 2\\^24|<= 2\\^24"),
+        ([2**20 + 1], "2\\^20"),
         ([2**20, 2**20, 2**20, 2**5], "overflows 64-bit"),
     ],
 )
