@@ -66,9 +66,8 @@ sys.path.insert(0, str(HERE))  # the ``mnist`` helper package beside this script
 import constriction  # noqa: E402
 
 import recnumba as rn  # noqa: E402
-from recnumba.coding.bits import BitReader, BitWriter  # noqa: E402
-from recnumba.coding.elias import read_fixed, write_fixed  # noqa: E402
-from recnumba.container import fit_exponent_model  # noqa: E402
+from recnumba.coding.trim import trim_words, words_of  # noqa: E402
+from recnumba.records import RecordHeader, read_records, write_records  # noqa: E402
 from mnist import data as mnist_data  # noqa: E402
 from mnist import vae  # noqa: E402
 
@@ -92,6 +91,10 @@ ORC_PACKING = "balanced"
 #: (first 1,000 test images: 141.2 instead of 143.1 bits per image). ``partitioned-pfr-12`` (5 blocks of
 #: ~10.7 bits) gives 137.2 bits per image in 33 s per 1,000 images.
 PFR_PACKING = "balanced"
+#: Index code of the partitioned methods' per-image latent records (``recnumba.records``);
+#: ``LATENT_CODES`` are all measured (``latent_bits_per_image_by_code`` in the JSON).
+LATENT_CODE = "zeta"
+LATENT_CODES = ("delta", "two-part", "zeta")
 MAX_PARTITION_BITS = 63 - int(math.log2(NUM_SAMPLES))  # every index (k-1) J + j < N J fits int64
 #: ``partitioned-orc-48`` is left out: with balanced packing its plan is the same as -32's (two blocks of
 #: 26.8 bits), so it would give identical indices (run it with ``--methods`` if wanted).
@@ -135,28 +138,14 @@ def method_options(method):
     return dict(method="orc", num_samples=NUM_SAMPLES, weights="target")
 
 
-def write_latents(indices, plan, method):
-    """Latent payload (bytes). Plain ORC: fixed 16-bit indices; partitioned: exponent code."""
-    if method.startswith("plain-orc"):
-        writer = BitWriter()
-        for value in indices.ravel():
-            write_fixed(writer, int(value), int(math.log2(NUM_SAMPLES)))
-        return writer.to_bytes(), writer.num_bits
-    # The exponent model (offset, scale around each block's nominal KL, one pair per block) travels in
-    # the stream header (2 bytes per block), so the sender may fit it to the indices it is about to write.
-    offset, scale = fit_exponent_model(indices, plan, per_block=True)
-    stream = rn.write_stream(indices, plan, REC_SEED, code="exponent", exponent_offset=offset, exponent_scale=scale)
-    return stream, 8 * len(stream)
+def record_header(plan, prior, method, code=None):
+    """The one-off header of a method (``recnumba.records``): plan, prior, seed, method and index code.
 
-
-def read_latents(payload, plan, method, count):
-    if method.startswith("plain-orc"):
-        reader = BitReader(payload)
-        width = int(math.log2(NUM_SAMPLES))
-        values = [read_fixed(reader, width) for _ in range(count * plan.num_blocks)]
-        return np.array(values, dtype=np.int64).reshape(count, plan.num_blocks)
-    contents = rn.read_stream(payload, plan)
-    return contents.indices.reshape(count, plan.num_blocks)
+    Plain ORC: fixed 16-bit indices. Partitioned methods: ``code`` (default ``LATENT_CODE``)."""
+    options = method_options(method)
+    if code is None:
+        code = "fixed" if method.startswith("plain-orc") else LATENT_CODE
+    return RecordHeader(plan, prior, REC_SEED, code=code, method=options["method"], num_samples=NUM_SAMPLES)
 
 
 # ----------------------------------------------------------------------------- image coding
@@ -165,23 +154,32 @@ def _bernoulli():
     return constriction.stream.model.Bernoulli(perfect=False)
 
 
+def _probabilities(weights, z):
+    """Bernoulli probabilities (N, 784) of every image given its latents, in CHUNK-row matmuls."""
+    return np.concatenate([vae.bernoulli_probabilities(weights, z[start:start + CHUNK])
+                           for start in range(0, len(z), CHUNK)])
+
+
 def encode_images(weights, z, images):
-    """Range-code binary images given latents; returns the compressed 32-bit words."""
-    encoder = constriction.stream.queue.RangeEncoder()
-    for start in range(0, len(images), CHUNK):
-        probabilities = vae.bernoulli_probabilities(weights, z[start:start + CHUNK])
-        encoder.encode(images[start:start + CHUNK].ravel().astype(np.int32), _bernoulli(), probabilities.ravel())
-    return encoder.get_compressed()
+    """One range-coded string (bytes) per image given its latents, trimmed to the bits it needs
+    (``recnumba.coding.trim``: about the ideal -log2 p(x|z) bits, not whole 32-bit words)."""
+    strings = []
+    for pixels, probabilities in zip(images.astype(np.int32), _probabilities(weights, z)):
+        encoder = constriction.stream.queue.RangeEncoder()
+        encoder.encode(pixels, _bernoulli(), probabilities)
+
+        def decodes(words, pixels=pixels, probabilities=probabilities):
+            decoded = constriction.stream.queue.RangeDecoder(words).decode(_bernoulli(), probabilities)
+            return np.array_equal(decoded, pixels)
+
+        strings.append(trim_words(encoder.get_compressed(), decodes)[0])
+    return strings
 
 
-def decode_images(weights, z, words, count):
-    decoder = constriction.stream.queue.RangeDecoder(words)
-    chunks = []
-    for start in range(0, count, CHUNK):
-        probabilities = vae.bernoulli_probabilities(weights, z[start:start + CHUNK])
-        symbols = decoder.decode(_bernoulli(), probabilities.ravel())
-        chunks.append(np.asarray(symbols, dtype=np.uint8).reshape(-1, images_dim(weights)))
-    return np.concatenate(chunks)
+def decode_images(weights, z, strings):
+    images = [constriction.stream.queue.RangeDecoder(words_of(string)).decode(_bernoulli(), probabilities)
+              for string, probabilities in zip(strings, _probabilities(weights, z))]
+    return np.asarray(images, dtype=np.uint8).reshape(len(strings), images_dim(weights))
 
 
 def images_dim(weights):
@@ -216,25 +214,37 @@ def run_method(method, weights, images, mu, sigma, first_item, progress, backend
     started = time.perf_counter()
     encoding = rn.encode_dataset(posteriors, prior, plan, REC_SEED, first_item=first_item, chunk=chunk,
                                  progress=progress, backend=backend, **method_options(method))
-    latent_payload, latent_bits = write_latents(encoding.indices, plan, method)
+    header = record_header(plan, prior, method)
+    records = write_records(encoding.indices, header, first_item)
     z_sent = assemble(active, collapsed, encoding.samples, first_item)
-    image_words = encode_images(weights, z_sent, images)
+    image_strings = encode_images(weights, z_sent, images)
     encode_seconds = time.perf_counter() - started
 
+    # The receiver: the header once, then per image its latent record and its image string.
     started = time.perf_counter()
-    indices = read_latents(latent_payload, plan, method, count)
-    z = assemble(active, collapsed, rn.decode_dataset(indices, prior, plan, REC_SEED, first_item=first_item,
-                                                      chunk=chunk, backend=backend), first_item)
-    decoded = decode_images(weights, z, image_words, count)
+    received = RecordHeader.from_bytes(header.to_bytes())
+    indices = read_records(records, received, first_item)
+    z = assemble(active, collapsed, rn.decode_dataset(indices, received.prior, received.plan, received.seed,
+                                                      first_item=first_item, chunk=chunk, backend=backend), first_item)
+    decoded = decode_images(weights, z, image_strings)
     decode_seconds = time.perf_counter() - started
 
-    image_bits = 32 * len(image_words)
+    latent_bits = 8 * sum(len(r) for r in records)
+    image_bits = 8 * sum(len(s) for s in image_strings)
     lossless = bool(np.array_equal(decoded, images)) and z.tobytes() == z_sent.tobytes()
     total = latent_bits + image_bits
+    by_code = {}
+    if not method.startswith("plain-orc"):
+        for code in LATENT_CODES:
+            other = write_records(encoding.indices, record_header(plan, prior, method, code), first_item)
+            by_code[code] = 8 * sum(len(r) for r in other) / count
     return {
         "bits_per_image": total / count,
         "latent_bits_per_image": latent_bits / count,
         "image_bits_per_image": image_bits / count,
+        "record_code": header.code,
+        "header_bytes": len(header.to_bytes()),
+        "latent_bits_per_image_by_code": by_code,
         "bits_per_dim": total / count / images.shape[1],
         "kl_bits_per_image": float(encoding.kl_bits.mean()),
         "index_log2_bits_per_image": float(encoding.ideal_bits.mean()),

@@ -13,7 +13,7 @@ import numpy as np
 
 from recnumba import backends
 from recnumba.backends import BACKENDS, BackendUnavailable
-from recnumba.coding.elias import CODES
+from recnumba.coding.index_codes import block_codes, check_index_code, index_bits
 from recnumba.families.base import check_family, pair_of
 from recnumba.partition import Partition
 from recnumba.search.params import (
@@ -168,25 +168,6 @@ def _check_backend(backend):
     return backend
 
 
-def _check_code(code, num_samples):
-    if not isinstance(code, str):
-        raise ValueError(f"code must be one of {sorted(CODES) + ['fixed']} (a string); got {code!r:.80}")
-    if code == "fixed":
-        if not num_samples:
-            raise ValueError('code="fixed" needs method="orc" (an index bound); use code="delta" for PFR')
-    elif code not in CODES:
-        raise ValueError(f"code must be one of {sorted(CODES) + ['fixed']}; got {code!r}")
-    return code
-
-
-def _code_lengths(indices, code, num_bins, num_samples):
-    if code == "fixed":
-        width = max(1, (num_samples * num_bins - 1).bit_length())  # ceil(log2(N J)), exact
-        return np.full(indices.shape, width, dtype=np.int64)
-    length = CODES[code].length
-    return np.array([length(int(n) + 1) for n in indices], dtype=np.int64)
-
-
 def encode(
     target,
     prior,
@@ -198,6 +179,7 @@ def encode(
     num_samples=None,
     max_steps=DEFAULT_MAX_STEPS,
     code="delta",
+    information_bits=None,
     block_ids=None,
     exact_bound_bits=20.0,
     backend="cpu",
@@ -232,8 +214,16 @@ def encode(
     max_steps : int
         PFR raises ``MaxStepsExceeded`` (a ValueError) after this many candidates in one block, or
         at once when its search bound exceeds ``max_steps`` by more than 2^10.
-    code : "delta", "gamma", "omega" or "fixed"
-        Integer code used to report ``bits`` (Elias codes of index + 1; "fixed": ceil(log2(N J))).
+    code : "delta", "gamma", "omega", "fixed", "two-part" or "zeta"
+        Index code used to report ``bits`` (``recnumba.coding.index_codes``): Elias codes of index + 1;
+        "fixed": ceil(log2(N J)) bits (ORC); "two-part": the bin j uniformly (log2 J bits), then Elias
+        delta of the rank k in the bin; "zeta": j uniformly, then k under ζ(k | α) with α from
+        ``information_bits``, arithmetic-coded (bits of a one-block stream). For partitioned blocks
+        "two-part" and "zeta" are shorter than "delta" (the log log overhead falls on k only).
+    information_bits : float or (B,) floats, "zeta" only
+        The block's information in bits as the receiver knows it (a plan's ``nominal_bits``, or the
+        KL budget the posterior was trained to); it sets ζ's exponent, so both sides must use the
+        same value. Not the target's own KL, which the receiver does not have.
     block_ids : sequence of int, optional
         Stream key of each block (default 0..B-1). Decode must use the same ids.
     exact_bound_bits : float
@@ -284,7 +274,8 @@ def encode(
     exact_limit = check_bits(exact_bound_bits, "exact_bound_bits") * _LN2  # checked for every method
     if method != "auto":
         exact_limit = -math.inf
-    code = _check_code(code, budget if method == "orc" else 0)
+    code = check_index_code(code, budget if method == "orc" else 0)
+    codes = block_codes([partition] * num_blocks, information_bits, budget if method == "orc" else 0, code)
     block_ids = check_block_ids(block_ids, num_blocks)
     backend = backends.resolve(_check_backend(backend), num_blocks)
 
@@ -319,7 +310,7 @@ def encode(
 
     sample = np.empty((num_blocks, target.dim), dtype=np.float64)
     backend.decode(prior.prior_tag, out.index, loc, scale, grid, np.uint64(seed), block_ids, sample)
-    bits = _code_lengths(out.index, code, partition.num_bins, budget)
+    bits = index_bits(out.index, code, codes)
     if single:
         return EncodeResult(int(out.index[0]), sample[0], int(out.steps[0]), int(bits[0]), code, method,
                             float(bound_bits[0]), bool(out.exact[0]))

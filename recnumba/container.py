@@ -27,6 +27,9 @@ bit 1 clear) this module still reads.
 Index codes (payload), items in order, blocks in plan order within an item:
 
 * ``"delta"``: the Elias delta code of n + 1 for every index n (``recnumba.coding.elias``).
+* ``"two-part"`` (id 3) and ``"zeta"`` (id 4): ``recnumba.coding.index_codes``, with each block's
+  partition and, for zeta's α, its planned ``nominal_bits``. A zeta payload is one arithmetic stream
+  for all of the stream's indices. Readers from before these ids reject such streams by code id.
 * ``"exponent"``: write m = n + 1 = 2^e + r with e = floor(log2 m) in [0, 63]. The exponents are
   range-coded with constriction (``constriction.stream.queue.RangeEncoder``) under a quantised
   Gaussian over {0..63} whose mean is the block's nominal information plus ``offset`` and whose std is
@@ -66,6 +69,7 @@ import numpy as np
 
 from recnumba.coding.bits import BitReader, BitWriter
 from recnumba.coding.elias import delta_length, read_delta, write_delta
+from recnumba.coding.index_codes import block_codes, read_indices, write_indices
 from recnumba.random.philox import SEED_LIMIT
 from recnumba.validation import BLOCK_LIMIT, INDEX_LIMIT, check_indices, check_plan, check_seed
 
@@ -91,7 +95,7 @@ FORMAT_VERSION = 2
 #: Versions :func:`read_stream` accepts.
 READABLE_VERSIONS = (1, 2)
 #: Index code names and their header ids.
-STREAM_CODES = {"delta": 1, "exponent": 2}
+STREAM_CODES = {"delta": 1, "exponent": 2, "two-part": 3, "zeta": 4}
 _CODE_NAMES = {v: k for k, v in STREAM_CODES.items()}
 DEFAULT_EXPONENT_OFFSET = -1.0
 DEFAULT_EXPONENT_SCALE = 3.0
@@ -242,8 +246,18 @@ def _model_params(plan, num_items, offset_q, scale_q):
 _EXPONENT_FAMILY = constriction.stream.model.QuantizedGaussian(0, _MAX_EXPONENT)
 
 
+def plan_block_codes(plan, num_items=1, code="two-part"):
+    """The ``recnumba.coding.index_codes.BlockCode`` of every (item, block) of a plan, in stream order:
+    each block's partition and, as zeta's shared information, its planned ``nominal_bits``."""
+    codes = block_codes([blk.partition for blk in plan.blocks], plan.nominal_bits, 0, code)
+    return codes * num_items
+
+
 def _encode_payload(flat, plan, num_items, code, offset_q, scale_q):
     """(payload bytes, payload bits, range-coded bits, mantissa bits)."""
+    if code in ("two-part", "zeta"):
+        payload, num_bits = write_indices(flat, code, plan_block_codes(plan, num_items, code))
+        return payload, num_bits, (num_bits if code == "zeta" else 0), 0
     writer = BitWriter()
     if code == "delta":
         for n in flat.tolist():
@@ -276,7 +290,7 @@ def write_stream(indices, plan, seed, *, code="delta", item=0, exponent_offset=D
         The plan both sides share; its identifier is written into the stream.
     seed : int in [0, 2^62)
         The REC seed, stored so the receiver needs only the plan and the prior.
-    code : "delta" or "exponent"
+    code : "delta", "exponent", "two-part" or "zeta"
     item : int >= 0
         Number of the (first) item; the receiver derives stream keys from it
         (``block_ids = item * num_blocks + block``, as ``recnumba.dataset`` uses). Every key must be
@@ -517,6 +531,14 @@ def read_stream(data, plan):
 
 def _decode_payload(payload, num_bits, plan, num_items, code, offset_q, scale_q):
     count = num_items * plan.num_blocks
+    if code in ("two-part", "zeta"):
+        try:
+            out, used = read_indices(payload, code, plan_block_codes(plan, num_items, code), num_bits)
+        except ValueError as error:
+            raise StreamError(f"stream payload is malformed ({code} code): {error}") from None
+        if used != num_bits:
+            raise StreamError(f"stream payload is malformed: {num_bits - used} bits left after the last index")
+        return out
     out = np.empty(count, dtype=np.int64)
     if code == "delta":
         reader = BitReader(payload, num_bits)

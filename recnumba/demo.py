@@ -95,8 +95,38 @@ def _timed_encode(batch, prior, **kwargs):
     return result, time.perf_counter() - start
 
 
+#: Index codes whose mean lengths the sweep reports, per method (``recnumba.coding.index_codes``);
+#: zeta's shared information is the target's KL (what a codec trained to a KL budget would plan).
+PLAIN_CODES = ("delta", "zeta")
+PARTITIONED_CODES = ("delta", "two-part", "zeta")
+#: Measured constant C of the two-part bound (see :func:`two_part_bound`): the largest mean excess of
+#: partitioned PFR's two-part code over I + E[eps] + log2(I - log2 J + E[eps] + 1) on this sweep, plus
+#: three standard errors (``python benchmarks/code_bound.py``; tests/test_code_bound.py checks it).
+BOUND_CONSTANT_BITS = 2.0
+
+
+def mean_epsilon_bits(target, prior, log2_bins, num_draws=100_000, seed=0):
+    """E_{X~Q}[log2 J - log2 q(X)/p(X)]_+ in bits, by Monte Carlo over ``num_draws`` draws of the target."""
+    rng = np.random.default_rng(seed)
+    x = target.loc + target.scale * rng.standard_normal((num_draws, target.dim))
+    return float(np.mean(np.maximum(log2_bins - log2_ratio(x, target, prior), 0.0)))
+
+
+def two_part_bound(kl, log2_bins, epsilon, constant=BOUND_CONSTANT_BITS):
+    """The paper's bound on the mean two-part code length, I + E[eps] + log2(I - log2 J + E[eps] + 1) + C (bits)."""
+    return kl + epsilon + math.log2(max(kl - log2_bins + epsilon, 0.0) + 1.0) + constant
+
+
+def code_bits(indices, code, partition, kl):
+    """Bits of each index on its own under ``code`` (zeta with information = KL), int64 (B,)."""
+    from recnumba.coding.index_codes import block_codes, index_bits
+
+    info = kl if code == "zeta" else None
+    return index_bits(indices, code, block_codes([partition] * len(indices), info, 0, code))
+
+
 def pfr_sweep(dinf_values, seeds, progress):
-    """Exact PFR rows: one dict per target with plain and partitioned statistics."""
+    """Exact PFR rows: one dict per target with plain and partitioned statistics and code lengths."""
     prior = standard_prior(5)
     rows = []
     for dinf in dinf_values:
@@ -104,12 +134,17 @@ def pfr_sweep(dinf_values, seeds, progress):
         kl = float(rn.kl_bits(target, prior))
         partition = rn.Partition.uniform(5, partition_bits(kl))
         batch = repeat_rows(target, seeds)
-        row = {"dinf": float(rn.dinf_bits(target, prior)), "kl": kl, "log2_bins": partition.bits}
-        for name, part in (("plain", None), ("part", partition)):
+        epsilon = mean_epsilon_bits(target, prior, partition.bits)
+        row = {"dinf": float(rn.dinf_bits(target, prior)), "kl": kl, "log2_bins": partition.bits,
+               "epsilon": epsilon, "bound": two_part_bound(kl, partition.bits, epsilon)}
+        for name, part, codes in (("plain", None, PLAIN_CODES), ("part", partition, PARTITIONED_CODES)):
             result, seconds = _timed_encode(batch, prior, partition=part, weights="ratio")
+            lengths = {code: code_bits(result.index, code, part or rn.Partition.plain(5), kl) for code in codes}
             row[name] = {
                 "steps": float(np.mean(result.steps)),
                 "bits": float(np.mean(result.bits)),
+                "codes": {code: float(np.mean(v)) for code, v in lengths.items()},
+                "codes_se": {code: float(np.std(v, ddof=1) / math.sqrt(seeds)) for code, v in lengths.items()},
                 "log2_index": float(np.mean(np.log2(result.index.astype(np.float64) + 1.0))),
                 "seconds": seconds / seeds,
                 "bound_bits": float(np.mean(result.bound_bits)),
@@ -167,6 +202,24 @@ def format_pfr_table(rows, seeds):
     return "\n".join(lines)
 
 
+def format_code_table(rows, seeds):
+    columns = [("plain", c) for c in PLAIN_CODES] + [("part", c) for c in PARTITIONED_CODES]
+    names = {"delta": "delta", "two-part": "2-part", "zeta": "zeta"}
+    header = (f"{'KL':>6} {'log2J':>5} {'E[eps]':>6} | " + " ".join(f"{'plain ' + names[c]:>11}" for _, c in columns[:2])
+              + " | " + " ".join(f"{'part ' + names[c]:>11}" for _, c in columns[2:]) + f" | {'bound':>6}")
+    lines = [
+        f"Mean index code length (bits), the same exact PFR encodes ({seeds} per target; zeta with information = KL;"
+        f" bound = I + E[eps] + log2(I - log2 J + E[eps] + 1) + {BOUND_CONSTANT_BITS:g})",
+        header,
+        "-" * len(header),
+    ]
+    for row in rows:
+        cells = [f"{row[name]['codes'][code]:11.2f}" for name, code in columns]
+        lines.append(f"{row['kl']:6.2f} {row['log2_bins']:5.1f} {row['epsilon']:6.3f} | " + " ".join(cells[:2])
+                     + " | " + " ".join(cells[2:]) + f" | {row['bound']:6.2f}")
+    return "\n".join(lines)
+
+
 def format_orc_table(orc):
     header = f"{'log2 N':>6} | {'plain E[log2 r]':>15} {'KS p':>7} | {'part E[log2 r]':>14} {'KS p':>7}"
     lines = [
@@ -210,16 +263,17 @@ def plot(rows, orc, path):
     ax.grid(True, which="both", alpha=0.3)
 
     ax = axes[1]
-    ax.plot(kl, [r["plain"]["bits"] for r in rows], "o-", label="plain PFR")
-    ax.plot(kl, [r["part"]["bits"] for r in rows], "s-", label="partitioned PFR")
-    ax.plot(kl, [r["plain"]["log2_index"] for r in rows], "o:", color="C0", alpha=0.6,
-            label=r"plain, mean $\log_2(n+1)$")
-    ax.plot(kl, [r["part"]["log2_index"] for r in rows], "s:", color="C1", alpha=0.6,
-            label=r"partitioned, mean $\log_2(n+1)$")
+    for name, code, style, label in (("plain", "delta", "o-", r"plain, Elias $\delta$"),
+                                     ("part", "delta", "s-", r"partitioned, Elias $\delta$"),
+                                     ("part", "two-part", "^-", r"partitioned, two-part ($j$, then $\delta(k)$)"),
+                                     ("part", "zeta", "v-", r"partitioned, $\zeta$")):
+        ax.plot(kl, [r[name]["codes"][code] for r in rows], style, label=label)
+    ax.plot(kl, [r["bound"] for r in rows], "k:", lw=1.5,
+            label=rf"bound $I + E\epsilon + \log_2(I - \log_2 J + E\epsilon + 1) + {BOUND_CONSTANT_BITS:g}$")
     ax.plot(kl, kl, "k--", lw=1, label="y = KL")
     ax.set_xlabel(r"$D_{KL}[Q\,\|\,P]$ (bits)")
-    ax.set_ylabel("mean code length (bits, Elias delta)")
-    ax.set_title("Code length vs KL")
+    ax.set_ylabel("mean code length (bits)")
+    ax.set_title("Code length vs KL, exact PFR")
     ax.legend()
     ax.grid(True, alpha=0.3)
 
@@ -247,7 +301,7 @@ def run(out_dir=".", quick=False):
 
     started = time.perf_counter()
     dinf_values = [8, 11, 14, 17, 20] if quick else [8, 10, 12, 14, 16, 18, 20]
-    seeds = 6 if quick else 12
+    seeds = 24 if quick else 100
     log2_budgets = list(range(4, 17, 4)) if quick else list(range(4, 17, 2))
     encodes = 100
     total = 2 * len(dinf_values) + 2 * len(log2_budgets)
@@ -263,6 +317,8 @@ def run(out_dir=".", quick=False):
     print(format_pfr_table(rows, seeds))
     print(f"(partitioned: ratio weights, Partition.uniform(5, floor(KL) - {PFR_MARGIN_BITS});"
           " ms/enc = batch wall time / encodes)")
+    print()
+    print(format_code_table(rows, seeds))
     print()
     print(format_orc_table(orc))
     print()
