@@ -37,6 +37,7 @@ from recnumba.blocks import BlockPlan
 from recnumba.container import StreamError, read_stream, write_stream
 from recnumba.dataset import decode_dataset, encode_dataset
 from recnumba.partition import Partition
+from recnumba.codec import Codec, CodecFileError  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -44,6 +45,8 @@ __all__ = [
     "BACKENDS",
     "BackendUnavailable",
     "BlockPlan",
+    "Codec",
+    "CodecFileError",
     "DEFAULT_MAX_STEPS",
     "EncodeResult",
     "Gaussian",

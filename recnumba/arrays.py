@@ -1,0 +1,191 @@
+"""Arrays in and out: numpy, anything with ``__array__`` or ``__dlpack__`` (torch, JAX, CuPy), and
+CUDA arrays through ``__cuda_array_interface__``; numpy scalars and 0-d tensors as integers.
+
+recnumba computes in float64 numpy arrays on the host. :func:`as_float_array` turns what a caller
+passes into one, :func:`as_integer` turns a seed-like scalar into a Python int, and :func:`like`
+hands a result back in the caller's array type where that is cheap.
+
+How an input becomes a float64 numpy array (:func:`as_float_array`), in this order:
+
+1. a numpy array, numpy scalar, Python number or (nested) list: ``numpy.asarray``;
+2. a torch tensor: ``detach()`` first (a tensor that requires grad is read, never differentiated
+   through: REC samples are not differentiable), then a CPU copy when it lives on another device
+   (``.cpu()``), bfloat16 widened to float32 (numpy has no bfloat16), then ``.numpy()`` (no copy
+   on the CPU);
+3. anything else with ``__dlpack__`` (JAX, CuPy, numpy's own): ``numpy.from_dlpack`` (zero copy
+   for host memory); a producer on another device is asked for a host copy
+   (``numpy.from_dlpack(x, device="cpu", copy=True)``) and, if it cannot, read through
+   ``__cuda_array_interface__`` or ``__array__``;
+4. anything with ``__cuda_array_interface__`` (CuPy, numba device arrays, PyTorch CUDA tensors):
+   copied to the host with ``numba.cuda.as_cuda_array(x).copy_to_host()`` (under the CUDA simulator,
+   ``NUMBA_ENABLE_CUDASIM=1``, where "device" pointers are host memory, the buffer is read in place);
+5. anything with ``__array__``: ``numpy.asarray``.
+
+Real numbers of any width (integers, float16/32/64) are converted to float64, which is exact for
+every float32 value; booleans, complex numbers, strings and objects raise ``TypeError`` naming the
+argument. Device arrays are copied to the host even for ``backend="cuda"``: the CUDA backend
+standardises targets and builds its tables on the host and copies them to the GPU itself
+(``recnumba.backends.cuda``), so a zero-copy device path would need a device-side standardisation
+that the backend does not have.
+
+Outputs (:func:`like`): a torch tensor in gives a torch float64 tensor out, on the input's device
+(``torch.from_numpy``: no copy on the CPU, one host-to-device copy otherwise); everything else gives
+a float64 numpy array. float64 because REC samples are exact float64 values (the bit-identical decode
+is a statement about them); cast with ``.to(dtype)`` / ``.astype`` where a model wants float32. JAX
+arrays come back as numpy arrays: JAX's default (``jax_enable_x64`` off) would round them to float32
+silently (``jnp.asarray(samples)`` where x64 is on).
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+__all__ = ["as_float_array", "as_integer", "like", "is_torch_tensor", "array_kind"]
+
+#: numpy dtype kinds accepted as real numbers (unsigned, signed, float).
+_REAL_KINDS = "uif"
+
+
+def is_torch_tensor(value):
+    """Whether ``value`` is a ``torch.Tensor`` (checked without importing torch)."""
+    module = type(value).__module__ or ""
+    return (module == "torch" or module.startswith("torch.")) and hasattr(value, "detach") \
+        and hasattr(value, "requires_grad")
+
+
+def array_kind(value):
+    """"torch" for a torch tensor, "numpy" for everything else (what :func:`like` gives back)."""
+    return "torch" if is_torch_tensor(value) else "numpy"
+
+
+def _torch_to_numpy(tensor):
+    import torch
+
+    tensor = tensor.detach()
+    if tensor.device.type != "cpu":
+        tensor = tensor.cpu()
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.to(torch.float32)
+    if tensor.is_complex():
+        raise _KindError(f"complex dtype {tensor.dtype}")
+    if tensor.is_conj() or tensor.is_neg():
+        tensor = tensor.resolve_conj().resolve_neg()
+    return tensor.numpy()
+
+
+class _KindError(Exception):
+    """Internal: an input whose element kind is wrong (reported as TypeError naming the argument)."""
+
+
+def _cuda_interface_to_numpy(value):
+    from numba import config
+
+    interface = value.__cuda_array_interface__
+    if config.ENABLE_CUDASIM:
+        # The simulator's "device" pointers are host memory: read the buffer in place.
+        host = dict(interface)
+        host.pop("stream", None)
+        if host.get("mask") is not None:
+            raise _KindError("masked CUDA arrays")
+        host.pop("mask", None)
+        host["version"] = 3
+
+        class _Host:
+            __array_interface__ = host
+
+        return np.array(_Host(), copy=True)
+    from numba import cuda
+
+    return cuda.as_cuda_array(value).copy_to_host()
+
+
+def _dlpack_to_numpy(value):
+    try:
+        return np.from_dlpack(value)
+    except (BufferError, RuntimeError, TypeError, ValueError):
+        pass
+    try:  # a producer on another device: ask it for a host copy (DLPack 1.0, numpy >= 2.1)
+        return np.from_dlpack(value, device="cpu", copy=True)
+    except (BufferError, RuntimeError, TypeError, ValueError, NotImplementedError):
+        pass
+    if hasattr(value, "__cuda_array_interface__"):
+        return _cuda_interface_to_numpy(value)
+    return np.asarray(value)
+
+
+def _to_numpy(value):
+    if isinstance(value, (np.ndarray, np.generic, int, float, list, tuple)):
+        return np.asarray(value)
+    if is_torch_tensor(value):
+        return _torch_to_numpy(value)
+    if hasattr(value, "__dlpack__") and hasattr(value, "__dlpack_device__"):
+        return _dlpack_to_numpy(value)
+    if hasattr(value, "__cuda_array_interface__"):
+        return _cuda_interface_to_numpy(value)
+    if hasattr(value, "__array__"):
+        return np.asarray(value)
+    raise _KindError(f"a {type(value).__name__}")
+
+
+def as_float_array(value, name):
+    """``value`` as a float64 numpy array (a copy where the input is not already float64 numpy).
+
+    ``name`` is the argument's name in error messages. TypeError for a value that is not an array of
+    real numbers (None, a string, a dict, booleans, complex numbers, objects).
+    """
+    if value is None or isinstance(value, (str, bytes, dict, set, bool, np.bool_)):
+        raise TypeError(f"{name} must be an array of real numbers (numpy, torch, JAX, DLPack or CUDA array); "
+                        f"got {type(value).__name__}")
+    try:
+        array = _to_numpy(value)
+    except _KindError as error:
+        raise TypeError(f"{name} must be an array of real numbers; got {error}") from None
+    except (ValueError, TypeError) as error:
+        raise TypeError(f"{name} must be an array of real numbers; could not read it as one "
+                        f"({type(value).__name__}: {error})") from None
+    if array.dtype.kind not in _REAL_KINDS:
+        raise TypeError(f"{name} must be an array of real numbers; got dtype {array.dtype}")
+    return np.array(array, dtype=np.float64, copy=None if array.dtype == np.float64 else True)
+
+
+def as_integer(value, name):
+    """``value`` as a Python int: ints, numpy integers and integer 0-d arrays or tensors (numpy, torch,
+    JAX). TypeError for a non-integer kind (a float, a string, a 1-element 1-d tensor); the range is
+    the caller's to check."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer; got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if is_torch_tensor(value) or any(hasattr(value, a) for a in ("__array__", "__dlpack__",
+                                                                  "__cuda_array_interface__")):
+        try:
+            array = _to_numpy(value)
+        except (_KindError, ValueError, TypeError):
+            raise TypeError(f"{name} must be an integer; could not read a {type(value).__name__}") from None
+        if array.shape != ():
+            raise TypeError(f"{name} must be an integer or a 0-d integer array/tensor; got shape {array.shape}")
+        if array.dtype.kind not in "iu":
+            raise TypeError(f"{name} must be an integer; got a 0-d array of dtype {array.dtype}")
+        return int(array[()])
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer (int, numpy integer or 0-d integer tensor); "
+                        f"got {type(value).__name__} {value!r:.40}") from None
+
+
+def like(array, reference):
+    """``array`` (a float64 numpy array) in ``reference``'s array type where cheap (module docstring).
+
+    ``reference``: None or a numpy array → numpy; a torch tensor → torch float64 on its device.
+    """
+    if reference is not None and is_torch_tensor(reference):
+        import torch
+
+        out = torch.from_numpy(np.ascontiguousarray(array))
+        if reference.device.type != "cpu":
+            out = out.to(reference.device)
+        return out
+    return array
