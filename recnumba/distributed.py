@@ -192,8 +192,8 @@ def local_client(n_workers=None, threads_per_worker=1, recnumba_threads=1, **clu
 
     ``n_workers`` worker processes (default: one per CPU) with ``threads_per_worker`` dask threads
     each, recnumba's thread count set to ``recnumba_threads`` on every worker (None: leave it);
-    ``cluster_options`` go to ``LocalCluster`` (the dashboard is off unless ``dashboard_address``
-    is given).
+    ``cluster_options`` go to ``LocalCluster`` (its HTTP/dashboard server on a free port unless
+    ``dashboard_address`` is given).
     """
     _require_dask()
     from distributed import Client, LocalCluster
@@ -201,7 +201,7 @@ def local_client(n_workers=None, threads_per_worker=1, recnumba_threads=1, **clu
     n_workers = (os.cpu_count() or 1) if n_workers is None else as_integer(n_workers, "n_workers")
     if n_workers < 1:
         raise ValueError(f"n_workers must be >= 1; got {n_workers}")
-    cluster_options.setdefault("dashboard_address", None)
+    cluster_options.setdefault("dashboard_address", ":0")  # any free port: no clash with 8787
     cluster_options.setdefault("processes", True)
     cluster_options.setdefault("silence_logs", logging.ERROR)
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, **cluster_options)
