@@ -26,7 +26,10 @@ def words_of(data, num_bits=None):
     data = bytes(data)
     num_bits = 8 * len(data) if num_bits is None else int(num_bits)
     num_words = max(1, (num_bits + 31) // 32)
-    padded = data[: (num_bits + 7) // 8].ljust(4 * num_words, b"\0")
+    kept = bytearray(data[: (num_bits + 7) // 8])
+    if num_bits % 8 and kept:
+        kept[-1] &= (0xFF << (8 - num_bits % 8)) & 0xFF  # bits past num_bits read as zeros
+    padded = bytes(kept).ljust(4 * num_words, b"\0")
     return np.frombuffer(padded, dtype=">u4").astype(np.uint32)
 
 
