@@ -511,7 +511,7 @@ def read_stream(data, plan):
         if scale_q == 0:
             raise StreamError("stream is malformed: exponent model scale is 0")
     elif offset_q or scale_q:
-        raise StreamError("stream is malformed: a delta stream carries exponent model parameters")
+        raise StreamError(f"stream is malformed: a {code} stream carries exponent model parameters")
     payload = data[header_end:-_CRC_BYTES]
     if num_bits % 8 and payload[-1] & ((1 << (8 - num_bits % 8)) - 1):
         raise StreamError("stream is malformed: the payload's padding bits are not zero")
