@@ -8,6 +8,13 @@ The codec, per image x (binarized MNIST, 784 pixels):
 3. the receiver rebuilds z bit for bit, runs the decoder, and both sides range-code x with the
    decoder's Bernoulli probabilities (constriction's range coder).
 
+Each image becomes one record (``recnumba.records``): its block indices under the header's index
+code, then its pixels given z in the same range-coded stream (``write_record(..., extra=...)``),
+trimmed to the bits it needs, zero-padded to a byte, plus one CRC-8 check byte. Plan, prior, seed,
+method and code go once into a ``RecordHeader`` (about 1.8 kB, reported separately as
+``header_bytes``), so the bits per image do not depend on how many images a run codes. The
+receiver decodes each record on its own, one image at a time, as a one-image receiver would.
+
 Expected total: KL + E[-log2 p(x|z)] = the negative ELBO, plus REC's overheads, which is what the
 methods below compare:
 
@@ -17,10 +24,10 @@ methods below compare:
   information (``packing="balanced"``: 24 -> 3 blocks of 17.9 bits, 32 and 48 -> 2 of 26.8, 64 -> 1),
   ORC with 2^16 candidates on a space partition (log2 J = the block's nominal information minus
   ``ORC_MARGIN_BITS``, or minus more where that would exceed 47 bits, so that every index fits int64;
-  target bin weights), indices with the container's range-coded exponent code (one fitted model per
-  block);
+  target bin weights), indices under the zeta code (``LATENT_CODE``: the bin j uniformly, the rank k
+  in the bin under ζ(k | α) with α from the block's planned information, arithmetic-coded);
 * ``partitioned-pfr-<B>``: small blocks (balanced packing, log2 J one bit below each block's
-  information) with exact partitioned PFR (ratio weights), exponent code.
+  information) with exact partitioned PFR (ratio weights), zeta code.
   A few posteriors are far outliers (a block's search bound reached 2^100 steps on the test set, and a
   scale may exceed the prior's), so this runs ``method="auto"``: exact PFR in every block whose
   search bound is at most 2^20 steps, partitioned ORC (2^16) in the others. The decoder needs no side
@@ -32,8 +39,10 @@ costs no bits and differs from q in those dimensions by under 0.005 bits of KL e
 affect losslessness: any z that both sides agree on decodes x exactly; it only moves the bit counts,
 which are measured.
 
-Every bit counted is a bit written: latent bits are the container payload (its ~35-byte header is
-written once per run and amortised over the images), image bits are the range coder's output.
+Every bit counted is a bit written: ``bits_per_image`` is 8 x the mean record length;
+``latent_bits_per_image`` is the indices' share (their code's exact length, also given for every
+code in ``latent_bits_per_image_by_code``), and ``image_bits_per_image`` the rest (pixels, the
+stream's termination, padding and check byte).
 
 Usage::
 
@@ -66,17 +75,14 @@ sys.path.insert(0, str(HERE))  # the ``mnist`` helper package beside this script
 import constriction  # noqa: E402
 
 import recnumba as rn  # noqa: E402
-from recnumba.coding.trim import trim_words, words_of  # noqa: E402
-from recnumba.records import RecordHeader, read_records, write_records  # noqa: E402
+from recnumba.coding.index_codes import write_indices  # noqa: E402
+from recnumba.records import RecordHeader, read_record, write_record  # noqa: E402
 from mnist import data as mnist_data  # noqa: E402
 from mnist import vae  # noqa: E402
 
 NUM_SAMPLES = 1 << 16
 REC_SEED = 20241127
 PLAN_SEED = 0
-#: Chunk of images whose decoder probabilities are computed in one matmul. Encoder and decoder use
-#: the same chunks, so BLAS sees identical shapes and returns identical probabilities on both sides.
-CHUNK = 500
 COLLAPSED_SEED = REC_SEED + 1
 COLLAPSED_BELOW = 0.01
 EXACT_BOUND_BITS = 20.0
@@ -154,32 +160,15 @@ def _bernoulli():
     return constriction.stream.model.Bernoulli(perfect=False)
 
 
-def _probabilities(weights, z):
-    """Bernoulli probabilities (N, 784) of every image given its latents, in CHUNK-row matmuls."""
-    return np.concatenate([vae.bernoulli_probabilities(weights, z[start:start + CHUNK])
-                           for start in range(0, len(z), CHUNK)])
+def image_probabilities(weights, z):
+    """P(pixel = 1 | z) (784,) for one image's latents (D,). One image per call on both sides: a
+    receiver decoding one record computes exactly what the sender did (no batch-shape dependent BLAS)."""
+    return vae.bernoulli_probabilities(weights, z[None])[0]
 
 
-def encode_images(weights, z, images):
-    """One range-coded string (bytes) per image given its latents, trimmed to the bits it needs
-    (``recnumba.coding.trim``: about the ideal -log2 p(x|z) bits, not whole 32-bit words)."""
-    strings = []
-    for pixels, probabilities in zip(images.astype(np.int32), _probabilities(weights, z)):
-        encoder = constriction.stream.queue.RangeEncoder()
-        encoder.encode(pixels, _bernoulli(), probabilities)
-
-        def decodes(words, pixels=pixels, probabilities=probabilities):
-            decoded = constriction.stream.queue.RangeDecoder(words).decode(_bernoulli(), probabilities)
-            return np.array_equal(decoded, pixels)
-
-        strings.append(trim_words(encoder.get_compressed(), decodes)[0])
-    return strings
-
-
-def decode_images(weights, z, strings):
-    images = [constriction.stream.queue.RangeDecoder(words_of(string)).decode(_bernoulli(), probabilities)
-              for string, probabilities in zip(strings, _probabilities(weights, z))]
-    return np.asarray(images, dtype=np.uint8).reshape(len(strings), images_dim(weights))
+def image_segments(weights, z, image):
+    """The image's pixels as a range-coder segment after its latents (``recnumba.records`` ``extra``)."""
+    return [(_bernoulli(), (image_probabilities(weights, z),), image.astype(np.int32))]
 
 
 def images_dim(weights):
@@ -211,33 +200,42 @@ def run_method(method, weights, images, mu, sigma, first_item, progress, backend
     posteriors = rn.Gaussian(mu[:, active], sigma[:, active])
     count = len(images)
 
+    # The sender: REC for every image's latents (batched), then one record per image holding its
+    # block indices and, in the same stream, its pixels given the latents.
     started = time.perf_counter()
     encoding = rn.encode_dataset(posteriors, prior, plan, REC_SEED, first_item=first_item, chunk=chunk,
                                  progress=progress, backend=backend, **method_options(method))
     header = record_header(plan, prior, method)
-    records = write_records(encoding.indices, header, first_item)
     z_sent = assemble(active, collapsed, encoding.samples, first_item)
-    image_strings = encode_images(weights, z_sent, images)
+    records = [write_record(encoding.indices[i], header, first_item + i, extra=image_segments(weights, z_sent[i], x))
+               for i, x in enumerate(images)]
     encode_seconds = time.perf_counter() - started
 
-    # The receiver: the header once, then per image its latent record and its image string.
+    # The receiver: the header once, then each record on its own, as a one-image receiver would.
     started = time.perf_counter()
     received = RecordHeader.from_bytes(header.to_bytes())
-    indices = read_records(records, received, first_item)
-    z = assemble(active, collapsed, rn.decode_dataset(indices, received.prior, received.plan, received.seed,
-                                                      first_item=first_item, chunk=chunk, backend=backend), first_item)
-    decoded = decode_images(weights, z, image_strings)
+    decoded, z = np.empty_like(images), np.empty_like(z_sent)
+    for i, record in enumerate(records):
+        item = first_item + i
+
+        def pixel_model(indices, i=i, item=item):
+            coded = rn.decode_dataset(indices[None], received.prior, received.plan, received.seed, first_item=item,
+                                      backend=backend)
+            z[i] = assemble(active, collapsed, coded, item)[0]
+            return [(_bernoulli(), (image_probabilities(weights, z[i]),))]
+
+        _, (pixels,) = read_record(record, received, item, extra=pixel_model)
+        decoded[i] = pixels
     decode_seconds = time.perf_counter() - started
 
-    latent_bits = 8 * sum(len(r) for r in records)
-    image_bits = 8 * sum(len(s) for s in image_strings)
-    lossless = bool(np.array_equal(decoded, images)) and z.tobytes() == z_sent.tobytes()
-    total = latent_bits + image_bits
+    total = 8 * sum(len(r) for r in records)
     by_code = {}
-    if not method.startswith("plain-orc"):
-        for code in LATENT_CODES:
-            other = write_records(encoding.indices, record_header(plan, prior, method, code), first_item)
-            by_code[code] = 8 * sum(len(r) for r in other) / count
+    for code in (LATENT_CODES if not method.startswith("plain-orc") else ("fixed",)):
+        blocks = record_header(plan, prior, method, code)._blocks
+        by_code[code] = float(np.mean([write_indices(row, code, blocks)[1] for row in encoding.indices]))
+    latent_bits = by_code[header.code] * count
+    image_bits = total - latent_bits
+    lossless = bool(np.array_equal(decoded, images)) and z.tobytes() == z_sent.tobytes()
     return {
         "bits_per_image": total / count,
         "latent_bits_per_image": latent_bits / count,

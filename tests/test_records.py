@@ -225,3 +225,35 @@ def test_record_bad_arguments(plan, prior):
         read_records(b"abc", header)
     with pytest.raises(ValueError, match="comes from the header"):
         encode_records(rn.Gaussian(np.zeros((1, DIM)), np.ones((1, DIM))), header, num_samples=4)
+
+
+@pytest.mark.parametrize("code", ["zeta", "two-part", "fixed"])
+def test_records_with_extra_symbols_in_the_same_stream(plan, prior, code):
+    """An item's other symbols (an image given its latents) in the record: one padding, one check byte."""
+    import constriction
+
+    header = _header(plan, prior, code)
+    bernoulli = constriction.stream.model.Bernoulli(perfect=False)
+    rng = np.random.default_rng(12)
+    saved = []
+    for item, row in enumerate(_indices(plan, 20, 13)):
+        probabilities = np.clip(rng.uniform(size=50) * (1 + int(row[0]) % 3) / 3, 0.01, 0.99)
+        pixels = (rng.uniform(size=50) < probabilities).astype(np.int32)
+
+        def model(indices, row=row, probabilities=probabilities):
+            assert np.array_equal(indices, row)  # the receiver knows the latents before the pixels
+            return [(bernoulli, (probabilities,))]
+
+        record = write_record(row, header, item, extra=[(bernoulli, (probabilities,), pixels)])
+        got, (symbols,) = read_record(record, header, item, extra=model)
+        assert np.array_equal(got, row) and np.array_equal(symbols, pixels)
+        alone = write_record(row, header, item)
+        image_bits = -np.sum(np.log2(np.where(pixels == 1, probabilities, 1 - probabilities)))
+        assert 8 * len(record) <= 8 * len(alone) + image_bits + 10  # no second padding or check byte
+        saved.append(8 * (len(alone) + 1) + image_bits - 8 * len(record))
+        for bit in range(0, 8 * len(record), 3):  # still every single-bit flip detected
+            flipped = bytearray(record)
+            flipped[bit // 8] ^= 0x80 >> (bit % 8)
+            with pytest.raises(RecordError):
+                read_record(bytes(flipped), header, item, extra=model)
+    assert np.mean(saved) > 3  # against a separate image string: at least a padding saved on average

@@ -13,6 +13,7 @@ import mpmath
 import numpy as np
 import pytest
 
+from recnumba.coding import trim
 from recnumba.coding import zeta as zm
 from recnumba.coding.zeta import decode_zeta, encode_zeta, zeta_alpha, zeta_ideal_bits, zeta_length
 
@@ -99,7 +100,7 @@ def lcg_streams(count):
 
 def test_round_trip_random_streams():
     rng = np.random.default_rng(2024)
-    fallbacks = zm._FALLBACKS[0]
+    fallbacks = trim.FALLBACKS[0]
     for _ in range(2000):
         values, alphas, digits, radices = random_stream(rng)
         data, num_bits = encode_zeta(values, alphas, digits, radices)
@@ -111,7 +112,7 @@ def test_round_trip_random_streams():
             assert np.array_equal(v, values) and np.array_equal(d, digits)
         v, d = decode_zeta(data + b"\0\0\0", alphas, radices, strict=False)  # reads past as zeros
         assert np.array_equal(v, values) and np.array_equal(d, digits)
-    assert zm._FALLBACKS[0] == fallbacks  # the computed termination always decoded
+    assert trim.FALLBACKS[0] == fallbacks  # the computed termination always decoded
 
 
 def test_extreme_values_and_alphas():
@@ -149,15 +150,15 @@ def test_fallback_termination_still_decodes(monkeypatch):
         data, nb, words = real(encoder)
         return data[:-1], max(nb - 8, 0), words
 
-    real = zm._shortest_termination
-    monkeypatch.setattr(zm, "_shortest_termination", broken)
-    before = zm._FALLBACKS[0]
+    real = trim.shortest_termination
+    monkeypatch.setattr(trim, "shortest_termination", broken)
+    before = trim.FALLBACKS[0]
     for _ in range(20):
         values, alphas, digits, radices = random_stream(rng, 10, 5)
         data, nb = encode_zeta(values, alphas, digits, radices)
         v, d = decode_zeta(data, alphas, radices, num_bits=nb, strict=False)
         assert np.array_equal(v, values) and np.array_equal(d, digits)
-    assert zm._FALLBACKS[0] > before
+    assert trim.FALLBACKS[0] > before
 
 
 # ---------------------------------------------------------------------------- lengths
@@ -310,6 +311,7 @@ def test_model_weights_are_valid():
 
 _PURE_SCRIPT = """
 import json, sys
+from recnumba.coding import trim
 from recnumba.coding import zeta as zm
 out = {}
 for a in json.loads(sys.argv[1]):

@@ -54,6 +54,8 @@ __all__ = [
     "index_bits",
     "write_indices",
     "read_indices",
+    "zeta_segments_of",
+    "read_zeta_from",
 ]
 
 #: Names accepted wherever an index code is chosen (``encode``'s ``code``, containers, records).
@@ -291,6 +293,27 @@ def read_indices(data, code, blocks: Sequence[BlockCode], num_bits=None):
             out.append((k - 1) * b.num_bins + j)
     _check_blocks(out, blocks, code)
     return np.array(out, dtype=np.int64), reader.position
+
+
+def zeta_segments_of(indices, blocks):
+    """The zeta stream of these blocks' indices as range-coder segments (``recnumba.coding.trim``), so a
+    caller can code more symbols after them in the same stream (``recnumba.records``' ``extra``)."""
+    from recnumba.coding.zeta import zeta_segments
+
+    indices = [int(n) for n in np.asarray(indices, dtype=np.int64).reshape(-1).tolist()]
+    _check_blocks(indices, blocks, "zeta")
+    return zeta_segments(*_zeta_symbols(indices, blocks))
+
+
+def read_zeta_from(decoder, blocks):
+    """Read the indices of :func:`zeta_segments_of` from a constriction ``RangeDecoder`` (int64 (B,))."""
+    from recnumba.coding.zeta import decode_zeta_from
+
+    alphas = np.array([_alpha(b) for b in blocks], dtype=np.float64)
+    values, digits = decode_zeta_from(decoder, alphas, _zeta_radices(blocks))
+    indices = _join_zeta(values, digits, blocks)
+    _check_blocks(indices.tolist(), blocks, "zeta")
+    return indices
 
 
 def _join_zeta(values, digits, blocks):
