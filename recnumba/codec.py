@@ -97,8 +97,9 @@ __all__ = ["Codec", "CodecFileError", "CODEC_FORMAT_VERSION", "DEFAULT_CODE", "e
 
 CODEC_MAGIC = b"RNCODEC"
 CODEC_FORMAT_VERSION = 1
-#: The index code a Codec uses unless told otherwise.
-DEFAULT_CODE = "two-part"
+#: The index code a Codec uses unless told otherwise (the shortest records: arithmetic-coded Zeta, one
+#: termination per record; "two-part" is the prefix-code alternative).
+DEFAULT_CODE = "zeta"
 #: ORC's budget when none is given (``recnumba.encode``'s default, pinned in the header).
 DEFAULT_NUM_SAMPLES = 1 << 16
 _FAMILIES = {cls.__name__: cls for cls in (Gaussian, Laplace, Uniform)}

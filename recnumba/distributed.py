@@ -120,25 +120,45 @@ def kernel_stats(client):
     return client.run(_worker_stats)
 
 
-def warm_up(codec, client):
-    """Run one tiny item through ``codec`` on every worker (compiling or loading kernels there) before
-    real work; returns :func:`kernel_stats`."""
+def warm_up(codec, client, loc=None, scale=None):
+    """Code one item through ``codec`` on every worker (compiling or loading kernels there) before
+    real work; returns :func:`kernel_stats`.
+
+    ``loc``, ``scale``: one item (a (D,) row or the first row of (N, D) arrays) to code; by default a
+    posterior built from the prior (half its scale, or the middle half of a uniform box). Warnings
+    about the warm-up item (e.g. a partition too fine for it) are silenced.
+    """
     _check_codec(codec)
     _check_client_object(client)
-    client.run(_warm_up_here, codec)
+    if (loc is None) != (scale is None):
+        raise TypeError("pass both loc and scale (one item) or neither")
+    if loc is not None:
+        loc, scale = as_float_array(loc, "loc"), as_float_array(scale, "scale")
+        loc, scale = (loc if loc.ndim == 1 else loc[0]), (scale if scale.ndim == 1 else scale[0])
+        codec.targets(loc, scale)  # checked here, not on the workers
+    client.run(_warm_up_here, codec, loc, scale)
     return kernel_stats(client)
 
 
-def _warm_up_here(codec):
+def _warm_up_item(codec):
+    first, second = (np.asarray(p, dtype=np.float64) for p in codec.prior.params)
+    if codec.posterior.__name__ != "Uniform":
+        return first, second / 2
+    if type(codec.prior).__name__ == "Uniform":  # (low, high): the middle half of the box
+        width = second - first
+        return first + width / 4, second - width / 4
+    return first - second / 2, first + second / 2  # a uniform posterior of one prior std around loc
+
+
+def _warm_up_here(codec, loc=None, scale=None):
+    import warnings
+
     _install_counter()
-    loc = codec.prior.params[0][None]
-    scale = codec.prior.params[1][None]
-    try:
-        target = codec.targets(loc, scale)
-    except ValueError:  # e.g. a Uniform posterior: use the prior's own box
-        target = None
-    if target is not None:
-        codec.decompress(codec.compress(target, first_item=0))
+    if loc is None:
+        loc, scale = _warm_up_item(codec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        codec.decompress(codec.compress(loc, scale))
     return os.getpid()
 
 

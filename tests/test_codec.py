@@ -339,6 +339,17 @@ def test_first_item_kinds(codec, data):
         codec.compress(loc, scale, first_item=-1)
 
 
+def test_jax_arrays(codec, data):
+    """JAX arrays (DLPack, zero copy on the CPU) where JAX is installed; samples come back as numpy."""
+    jnp = pytest.importorskip("jax.numpy")
+    loc, scale = data
+    jloc, jscale = jnp.asarray(loc.astype(np.float32)), jnp.asarray(scale.astype(np.float32))
+    assert codec.compress(jloc, jscale) == codec.compress(loc.astype(np.float32), scale.astype(np.float32))
+    assert as_integer(jnp.asarray(5), "seed") == 5
+    _, samples = codec.compress(jloc, jscale, return_samples=True)
+    assert type(samples) is np.ndarray and samples.dtype == np.float64
+
+
 def test_cuda_array_interface_under_the_simulator():
     """A CUDA array (only __cuda_array_interface__) into backend="cuda": the CPU's records, same samples."""
     pytest.importorskip("numba.cuda")
