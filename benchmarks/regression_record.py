@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import json
 import sys
+import warnings
 
 import numpy as np
 
@@ -78,7 +79,14 @@ def run_case(kwargs):
     if kwargs["method"] == "auto":
         options["exact_bound_bits"] = kwargs["exact_bound_bits"]
     try:
-        res = rn.encode(target, prior, kwargs["seed"], **options)
+        with warnings.catch_warnings():
+            # The record's partitions come from the *planned* KL (Partition.uniform(dim, dim * info - 2)),
+            # and some blocks' actual KL falls far below it (5 of the 160 cases: case014, 031, 062, 106,
+            # 137 have a block with log2 J more than 8 bits above its KL), so encode warns that the
+            # partition is too fine. Those cases are fixed inputs of the record on purpose: keep them,
+            # without the warning.
+            warnings.simplefilter("ignore", rn.PartitionTooFineWarning)
+            res = rn.encode(target, prior, kwargs["seed"], **options)
     except ValueError as error:
         return {"error": type(error).__name__}
     sample = rn.decode(res.index, prior, kwargs["seed"], partition=kwargs["partition"])

@@ -36,7 +36,8 @@ from recnumba.families import Gaussian, Laplace, Uniform, dinf_bits, kl_bits
 from recnumba.blocks import BlockPlan
 from recnumba.container import StreamError, read_stream, write_stream
 from recnumba.dataset import decode_dataset, encode_dataset
-from recnumba.partition import Partition
+from recnumba.partition import Partition, PartitionTooFineWarning
+from recnumba.validation import ParameterTypeError
 from recnumba.codec import Codec, CodecFileError  # noqa: E402
 
 __version__ = "0.1.0"
@@ -52,7 +53,9 @@ __all__ = [
     "Gaussian",
     "Laplace",
     "MaxStepsExceeded",
+    "ParameterTypeError",
     "Partition",
+    "PartitionTooFineWarning",
     "StreamError",
     "Uniform",
     "decode",

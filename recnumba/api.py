@@ -6,7 +6,6 @@ distributions, and a backend (``recnumba.backends``) runs the search core
 """
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,8 +13,14 @@ import numpy as np
 from recnumba import backends
 from recnumba.backends import BACKENDS, BackendUnavailable
 from recnumba.coding.index_codes import block_codes, check_index_code, index_bits
-from recnumba.families.base import check_family, pair_of
-from recnumba.partition import Partition
+from recnumba.families.base import check_distribution, pair_of
+from recnumba.partition import (
+    TARGET_KL_SLACK_BITS,
+    TOO_FINE_EXCESS_BITS,
+    Partition,
+    PartitionTooFineWarning,
+    warn_partition_too_fine,
+)
 from recnumba.search.params import (
     METHOD_NAMES,
     STATUS_INDEX_OVERFLOW,
@@ -42,14 +47,10 @@ DEFAULT_MAX_STEPS = 100_000_000
 #: 10 minutes per block and thread, and 2^40 would take days. With a bounded ratio the search stops once
 #: no later candidate can win (after about 2^bound_bits candidates), and larger budgets are accepted.
 ORC_UNBOUNDED_BUDGET_LIMIT = 1 << 32
-#: ``encode`` warns (``PartitionTooFineWarning``) when log2 J exceeds a block's KL by more than this.
-EXCESS_PARTITION_BITS = 8.0
+#: ``encode`` warns (``PartitionTooFineWarning``, defined in ``recnumba.partition``) when log2 J exceeds a
+#: block's KL by more than this: the planned-information threshold plus the slack for per-target scatter.
+EXCESS_PARTITION_BITS = TOO_FINE_EXCESS_BITS + TARGET_KL_SLACK_BITS
 _LN2 = math.log(2.0)
-
-
-class PartitionTooFineWarning(UserWarning):
-    """The partition has far more bins (log2 J) than the block carries information (KL bits): every
-    index costs about log2 J bits, so the extra bits are wasted."""
 
 
 class MaxStepsExceeded(ValueError):
@@ -105,25 +106,6 @@ def _batch_size(name, shape, other):
     if len(shape) == 2 and len(other) == 2 and shape[0] != other[0]:
         raise ValueError(f"{name} has {shape[0]} blocks but the other argument has {other[0]}")
     return shape[0] if len(shape) == 2 else (other[0] if len(other) == 2 else None)
-
-
-def check_distribution(value, name):
-    """``value`` if it is a recnumba distribution whose parameters are (still) valid, else TypeError or
-    ValueError naming ``name``.
-
-    The containers copy their parameters and make them read-only, but numpy lets the owner of an
-    array make it writable again; both ``encode`` and ``decode`` re-check, so a prior whose scale was
-    changed to -1 or NaN after construction is refused instead of giving a mirrored or NaN sample.
-    """
-    value = check_family(value, name)
-    try:
-        type(value)(*value.params)
-    except (TypeError, ValueError) as error:
-        raise ValueError(
-            f"{name} is not a valid {type(value).__name__} any more (its parameters were changed after "
-            f"construction): {error}. Build a new distribution instead of editing its arrays"
-        ) from error
-    return value
 
 
 def check_partition(partition, dim):
@@ -242,8 +224,9 @@ def encode(
     Warns
     -----
     PartitionTooFineWarning
-        When log2 J exceeds some block's KL by more than ``EXCESS_PARTITION_BITS`` (8) bits: every
-        index then costs about log2 J bits instead of about KL.
+        When log2 J exceeds some block's KL by more than ``EXCESS_PARTITION_BITS`` (8) bits
+        (``recnumba.partition.TOO_FINE_EXCESS_BITS + TARGET_KL_SLACK_BITS``): every index then costs
+        about log2 J bits instead of about KL.
     """
     pair = pair_of(check_distribution(target, "target"), check_distribution(prior, "prior"))
     seed = check_seed(seed)
@@ -325,18 +308,11 @@ def _warn_if_partition_too_fine(pair, target, prior, partition, num_blocks):
     with np.errstate(all="ignore"):
         kl = np.sum(np.asarray(pair.kl_nats(target.broadcast_to(shape), prior.broadcast_to(shape)),
                                dtype=np.float64), axis=-1) / _LN2
-    log2_bins = math.log2(partition.num_bins)
-    excess = log2_bins - kl
-    if np.any(excess > EXCESS_PARTITION_BITS):
-        block = int(np.argmax(excess))
-        warnings.warn(
-            f"the partition has log2 J = {log2_bins:.1f} bits but block {block} carries only KL = "
-            f"{kl[block]:.1f} bits: each index costs at least about log2 J bits, {excess[block]:.1f} bits more "
-            "than needed. Use a coarser partition (log2 J about KL - 2 bits for exact PFR, KL - 4 for ORC, "
-            "e.g. Partition.uniform(dim, bits) or Partition.from_information)",
-            PartitionTooFineWarning,
-            stacklevel=3,
-        )
+    warn_partition_too_fine(
+        math.log2(partition.num_bins), kl, "encode",
+        "Use a coarser partition (log2 J about KL - 2 bits for exact PFR, KL - 4 for ORC, e.g. "
+        "Partition.uniform(dim, bits) or Partition.from_information).",
+        information="the target's KL", slack_bits=TARGET_KL_SLACK_BITS)
 
 
 def _raise_for_status(status, steps, bound_bits, max_steps):

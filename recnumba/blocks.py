@@ -44,12 +44,12 @@ import json
 import math
 import numbers
 import os
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from recnumba.partition import EXCESS_BITS_WARNING, MAX_DIMS, Partition, check_permutation_seed
+from recnumba.partition import MAX_DIMS, Partition, check_permutation_seed, information_array, warn_partition_too_fine
+from recnumba.validation import ParameterTypeError
 
 __all__ = ["Block", "BlockPlan", "PLAN_FORMAT_VERSION"]
 
@@ -89,15 +89,7 @@ class Block:
 
 
 def _check_info(info_bits):
-    bad_kind = isinstance(info_bits, (str, bytes)) or info_bits is None
-    try:
-        raw = np.asarray(info_bits)
-        bad_kind = bad_kind or raw.dtype == bool or (raw.dtype.kind not in "iuf" and raw.dtype != object)
-        info = None if bad_kind else np.array(raw, dtype=np.float64)
-    except (TypeError, ValueError, OverflowError):
-        bad_kind = True
-    if bad_kind:
-        raise ValueError(f"info_bits must be an array of numbers (bits per dimension); got {info_bits!r:.80}") from None
+    info = np.array(information_array(info_bits), dtype=np.float64)  # a private copy
     if info.ndim != 1 or info.size == 0:
         raise ValueError(f"info_bits must be a 1-D array with one value per dimension; got shape {info.shape}")
     if info.size > MAX_DIMS:
@@ -114,7 +106,7 @@ def _check_info(info_bits):
 
 def _check_bits(value, name, positive):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number of bits; got {value!r:.80}")
+        raise ParameterTypeError(f"{name} must be a number of bits; got {type(value).__name__} {value!r:.80}")
     try:
         value = float(value)
     except OverflowError:  # an int beyond float range
@@ -132,10 +124,11 @@ def _is_integer(value):
 
 
 def _check_block_dims(block_dims, b, dim):
-    """Block ``b``'s dimension indices as int64 (d,), or ValueError naming ``dims``."""
+    """Block ``b``'s dimension indices as int64 (d,): ParameterTypeError naming ``dims`` for non-integers,
+    ValueError for a ragged sequence or an index outside [0, dim)."""
     message = f"block {b}: dims must be integers (dimension indices in [0, {dim}))"
     if block_dims is None or isinstance(block_dims, (str, bytes, dict, set, frozenset)):
-        raise TypeError(f"{message}; got {type(block_dims).__name__}")
+        raise ParameterTypeError(f"{message}; got {type(block_dims).__name__}")
     try:  # lists as objects: numpy would turn True into 1 and 2**64 - 1 into a float
         values = block_dims if isinstance(block_dims, np.ndarray) else np.asarray(block_dims, dtype=object)
     except (TypeError, ValueError, OverflowError):
@@ -146,9 +139,9 @@ def _check_block_dims(block_dims, b, dim):
     if values.dtype == object:
         items = values.tolist()
         if not all(_is_integer(v) for v in items):
-            raise ValueError(f"{message}; got {block_dims!r:.80}")
+            raise ParameterTypeError(f"{message}; got {block_dims!r:.80}")
     elif values.dtype == bool or values.dtype.kind not in "iu":
-        raise ValueError(f"{message}; got {block_dims!r:.80}")
+        raise ParameterTypeError(f"{message}; got {block_dims!r:.80}")
     else:
         items = values.tolist()
     if any(int(v) < 0 or int(v) >= dim for v in items):
@@ -160,17 +153,13 @@ _PACKINGS = ("next-fit", "balanced")
 
 
 def _warn_excess(blocks):
-    """One UserWarning naming the blocks whose log2 J exceeds their information by > EXCESS_BITS_WARNING."""
-    over = [blk for blk in blocks if blk.partition.bits > blk.nominal_bits + EXCESS_BITS_WARNING]
-    if over:
-        blk = max(over, key=lambda x: x.partition.bits - x.nominal_bits)
-        warnings.warn(
-            f"BlockPlan: {len(over)} block(s) have log2 J more than {EXCESS_BITS_WARNING:g} bits above their "
-            f"information (block {blk.block_id}: log2 J = {blk.partition.bits:.2f} bits for {blk.nominal_bits:.2f} "
-            f"bits); every index costs at least log2 J bits, so codes are longer than needed. Give those "
-            f"blocks fewer intervals, or rebuild the plan with BlockPlan.build (log2 J = information - margin_bits).",
-            UserWarning, stacklevel=3,
-        )
+    """One PartitionTooFineWarning naming the worst block whose log2 J exceeds its information by more
+    than ``TOO_FINE_EXCESS_BITS`` (and how many blocks do)."""
+    warn_partition_too_fine(
+        [blk.partition.bits for blk in blocks], [blk.nominal_bits for blk in blocks], "BlockPlan",
+        "Give those blocks fewer intervals, or rebuild the plan with BlockPlan.build "
+        "(log2 J = information - margin_bits).",
+        information="its information (nominal_bits)")
 
 
 def _pack_next_fit(order, info, block_bits):
@@ -320,8 +309,9 @@ class BlockPlan:
 
     Build one with :meth:`BlockPlan.build`; load a saved one with :meth:`load` / :meth:`from_bytes`.
     The constructor takes explicit blocks: ``dims[b]`` (integer dimension indices) and ``intervals[b]``
-    (a list of counts or a ``Partition``) per block. It warns (UserWarning) when a block's log2 J
-    exceeds its information by more than ``EXCESS_BITS_WARNING`` bits.
+    (a list of counts or a ``Partition``) per block. It warns (``PartitionTooFineWarning``, a
+    UserWarning) when a block's log2 J exceeds its information by more than ``TOO_FINE_EXCESS_BITS``
+    (4) bits.
 
     Attributes
     ----------
@@ -541,6 +531,8 @@ class BlockPlan:
                 seed=content["seed"],
                 collapsed_below=content["collapsed_below"],
             )
+        except ParameterTypeError as error:  # a wrong kind of value inside the file: a bad file, so ValueError
+            raise ValueError(f"block plan is malformed: {error}") from None
         except (KeyError, TypeError) as error:
             raise ValueError(f"block plan is incomplete or malformed: {error!r}") from None
         if content.get("dim") != plan.dim:

@@ -10,11 +10,13 @@ training data), never from the instance being coded.
 import itertools
 import math
 import numbers
+import os
+import sys
 import warnings
 
 import numpy as np
 
-from recnumba.validation import INDEX_LIMIT, check_int
+from recnumba.validation import INDEX_LIMIT, ParameterTypeError, check_int
 
 #: Upper bound on J_d. The sender tabulates every interval: three float64 tables (log weight, cdf,
 #: log sup ratio) of J_d entries per dimension, per block and per thread, built before the search.
@@ -27,12 +29,86 @@ MAX_BINS = (1 << 63) - 1
 #: Most dimensions one partition may have (the ``dim`` of ``plain``/``uniform``/``random``, the
 #: length of ``intervals`` or ``info_bits``): each costs a few int64 words per table.
 MAX_DIMS = 1 << 24
-#: ``from_information`` (and a block plan) warns when log2 J exceeds the information by more than
-#: this many bits: every index then costs at least log2 J bits, more than the target needs.
-EXCESS_BITS_WARNING = 4.0
+#: The too-fine-partition threshold: :class:`PartitionTooFineWarning` when log2 J exceeds the
+#: *planned* information (``Partition.from_information``'s ``sum(info_bits)``, a ``BlockPlan``
+#: block's ``nominal_bits``) by more than this many bits. Every index costs at least about log2 J
+#: bits, so bins beyond the information are bits spent for nothing; the recommended partitions sit
+#: below it (log2 J about information - 2 bits for exact PFR, information - 4 for ORC).
+TOO_FINE_EXCESS_BITS = 4.0
+#: Older name of ``TOO_FINE_EXCESS_BITS``.
+EXCESS_BITS_WARNING = TOO_FINE_EXCESS_BITS
+#: ``encode`` checks each block against its own target's KL, which scatters around the planned
+#: information (a block planned at 12 bits meets targets of 8 or 16 bits), so a partition chosen
+#: sensibly from the plan must not warn for every target a little below average: the encode-time
+#: threshold is ``TOO_FINE_EXCESS_BITS + TARGET_KL_SLACK_BITS`` (8 bits) above the target's KL.
+TARGET_KL_SLACK_BITS = 4.0
 #: Seeds of the allocation / permutation generators (``Partition.random``, ``BlockPlan.build``):
 #: numpy PCG64 seeds, integers in [0, 2^64).
 PERMUTATION_SEED_LIMIT = 1 << 64
+
+
+class PartitionTooFineWarning(UserWarning):
+    """The partition has far more bins (log2 J) than the block carries information (planned bits, or
+    the target's KL): every index costs about log2 J bits, so the extra bits are wasted. Raised by
+    :func:`warn_partition_too_fine` for ``Partition.from_information``, ``BlockPlan`` and ``encode``."""
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _caller_stacklevel():
+    """The ``stacklevel`` that points a warning at the first frame outside recnumba (the user's call)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def warn_partition_too_fine(log2_bins, information_bits, where, fix, *, information="planned information",
+                            slack_bits=0.0):
+    """Warn (:class:`PartitionTooFineWarning`) where log2 J exceeds the information by more than
+    ``TOO_FINE_EXCESS_BITS + slack_bits``; the one place that decides and words this warning.
+
+    Parameters
+    ----------
+    log2_bins, information_bits : float or array_like (B,)
+        log2 J and the information it is measured against, one value or one per block (broadcast
+        together). With arrays, the message names the block with the largest excess and how many
+        blocks are over.
+    where : str
+        The caller, e.g. ``"Partition.from_information"``, ``"BlockPlan"``, ``"encode"``.
+    fix : str
+        What to do about it (a sentence naming the caller's own argument).
+    information : str
+        What ``information_bits`` is, for the message ("planned information", "the target's KL").
+    slack_bits : float
+        Added to the threshold (``TARGET_KL_SLACK_BITS`` for a check against an individual target).
+
+    Returns True if it warned. The warning points at the user's call (the first frame outside recnumba).
+    """
+    blocks = np.ndim(log2_bins) > 0 or np.ndim(information_bits) > 0
+    bins, info = np.broadcast_arrays(np.atleast_1d(np.asarray(log2_bins, dtype=np.float64)),
+                                     np.atleast_1d(np.asarray(information_bits, dtype=np.float64)))
+    limit = TOO_FINE_EXCESS_BITS + slack_bits
+    with np.errstate(invalid="ignore"):
+        excess = bins - info
+        over = excess > limit  # NaN never warns
+    if not np.any(over):
+        return False
+    b = int(np.argmax(np.where(over, excess, -np.inf)))
+    place = where
+    if blocks:
+        count = int(np.count_nonzero(over))
+        place = f"{where}, block {b}" + (f" (the worst of {count} blocks over the threshold)" if count > 1 else "")
+    threshold = (f"{limit:g} bits: TOO_FINE_EXCESS_BITS + TARGET_KL_SLACK_BITS" if slack_bits
+                 else f"{limit:g} bits: TOO_FINE_EXCESS_BITS")
+    warnings.warn(
+        f"{place}: log2 J = {bins[b]:.2f} bits exceeds {information} = {info[b]:.2f} bits by "
+        f"{excess[b]:.2f} bits (warned above {threshold}); every index costs at least about log2 J bits, "
+        f"so codes are longer than needed. {fix}",
+        PartitionTooFineWarning, stacklevel=_caller_stacklevel(),
+    )
+    return True
 
 
 def _is_integer(value):
@@ -40,9 +116,10 @@ def _is_integer(value):
 
 
 def check_permutation_seed(seed, name="seed"):
-    """A PCG64 seed as a Python int in [0, 2^64), or ValueError naming ``name``."""
+    """A PCG64 seed as a Python int in [0, 2^64): ParameterTypeError naming ``name`` if it is not an
+    integer, ValueError if it is out of range."""
     if not _is_integer(seed):
-        raise ValueError(f"{name} must be an integer in [0, 2^64); got {seed!r:.80}")
+        raise ParameterTypeError(f"{name} must be an integer in [0, 2^64); got {type(seed).__name__} {seed!r:.80}")
     if not 0 <= int(seed) < PERMUTATION_SEED_LIMIT:
         raise ValueError(f"{name} must be in [0, 2^64); got {seed}. Use a non-negative seed below 2^64.")
     return int(seed)
@@ -58,7 +135,8 @@ def _check_dim(dim):
 def _check_threshold(value, name):
     """A finite number of bits >= 0 (``collapsed_below``), or ValueError naming ``name``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a finite number of bits >= 0; got {value!r:.80}")
+        raise ParameterTypeError(f"{name} must be a finite number of bits >= 0; got {type(value).__name__} "
+                                 f"{value!r:.80}")
     try:
         value = float(value)
     except OverflowError:
@@ -108,7 +186,8 @@ def _allocate_capped(target_bits, total_bits, caller):
 
 def _check_budget(bits, name="bits"):
     if isinstance(bits, (bool, np.bool_)) or not isinstance(bits, numbers.Real):
-        raise ValueError(f"{name} must be a finite number of bits >= 0; got {bits!r:.80}")
+        raise ParameterTypeError(f"{name} must be a finite number of bits >= 0; got {type(bits).__name__} "
+                                 f"{bits!r:.80}")
     try:
         value = float(bits)
     except OverflowError:  # an int beyond float range
@@ -179,7 +258,10 @@ class Partition:
     def join_index(self, bin_index, local_index):
         """The code n = (k - 1) * J + j of the k-th (k >= 1) sample of bin j (0 <= j < J)."""
         bin_index = self._check_bin(bin_index)
-        if not _is_integer(local_index) or int(local_index) < 1:
+        if not _is_integer(local_index):
+            raise ParameterTypeError(f"local_index counts from 1 (an integer >= 1); got {type(local_index).__name__} "
+                                     f"{local_index!r:.80}")
+        if int(local_index) < 1:
             raise ValueError(f"local_index counts from 1 (an integer >= 1); got {local_index!r:.80}")
         index = (int(local_index) - 1) * self.num_bins + bin_index
         if index >= INDEX_LIMIT:
@@ -194,7 +276,10 @@ class Partition:
         return (self._check_bin(bin_index) // self.strides) % self.intervals
 
     def _check_bin(self, bin_index):
-        if not _is_integer(bin_index) or not 0 <= int(bin_index) < self.num_bins:
+        if not _is_integer(bin_index):
+            raise ParameterTypeError(f"bin_index must be an integer in [0, {self.num_bins}); got "
+                                     f"{type(bin_index).__name__} {bin_index!r:.80}")
+        if not 0 <= int(bin_index) < self.num_bins:
             raise ValueError(f"bin_index must be an integer in [0, {self.num_bins}); got {bin_index!r:.80}")
         return int(bin_index)
 
@@ -223,9 +308,9 @@ class Partition:
         collapsed_below : float
             Dimensions with less information than this (bits) are "collapsed" and get one interval.
 
-        Warns (UserWarning) when the partition's log2 J exceeds ``sum(info_bits)`` by more than
-        ``EXCESS_BITS_WARNING`` bits (every index costs at least log2 J bits), or when a dimension's
-        share is cut at 2^20 intervals.
+        Warns (:class:`PartitionTooFineWarning`, a UserWarning) when the partition's log2 J exceeds
+        ``sum(info_bits)`` by more than ``TOO_FINE_EXCESS_BITS`` (4) bits: every index costs at least
+        log2 J bits. Warns (UserWarning) when a dimension's share is cut at 2^20 intervals.
         """
         info = _check_information(info_bits)
         bits = _check_budget(bits)
@@ -235,7 +320,10 @@ class Partition:
             return cls.plain(info.size)
         share = np.where(active, info, 0.0)
         partition = cls(_allocate_capped(bits * share / share.sum(), bits, "from_information"))
-        warn_excess_bits(partition.bits, float(info.sum()), "Partition.from_information", "bits")
+        warn_partition_too_fine(
+            partition.bits, float(info.sum()), "Partition.from_information",
+            f"Lower bits (now {bits:g}) to a few bits below sum(info_bits), e.g. sum(info_bits) - 2.",
+            information="the information sum(info_bits)")
         return partition
 
     @classmethod
@@ -259,17 +347,41 @@ class Partition:
         return cls(_allocate_capped(bits * proportions, bits, "random"))
 
 
+def information_array(info_bits):
+    """``info_bits`` as a float64 array (any shape; callers check it): ParameterTypeError when it is not
+    an array of real numbers (strings, None, booleans, complex, objects), ValueError for a ragged
+    sequence; numbers beyond float64 become inf (which the callers refuse as not finite)."""
+    kind_error = ParameterTypeError(
+        f"info_bits must be an array of numbers (bits per dimension); got {type(info_bits).__name__} "
+        f"{info_bits!r:.80}")
+    if info_bits is None or isinstance(info_bits, (str, bytes)):
+        raise kind_error
+    try:
+        raw = np.asarray(info_bits)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"info_bits must be a 1-D array with one value per dimension; got a ragged or "
+                         f"unreadable sequence ({info_bits!r:.80})") from None
+    if raw.dtype == object:
+        items = raw.ravel().tolist()
+        if any(isinstance(v, (list, tuple, np.ndarray)) for v in items):
+            raise ValueError(f"info_bits must be a 1-D array with one value per dimension; got a ragged "
+                             f"sequence ({info_bits!r:.80})")
+        if not all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in items):
+            raise kind_error
+        values = []
+        for v in items:
+            try:
+                values.append(float(v))
+            except OverflowError:  # an int beyond float64
+                values.append(math.inf if v > 0 else -math.inf)
+        return np.array(values, dtype=np.float64).reshape(raw.shape)
+    if raw.dtype == bool or raw.dtype.kind not in "iuf":
+        raise kind_error
+    return np.asarray(raw, dtype=np.float64)
+
+
 def _check_information(info_bits):
-    try:
-        raw = np.asarray(info_bits) if not isinstance(info_bits, (str, bytes)) else None
-    except (TypeError, ValueError, OverflowError):
-        raw = None
-    if raw is None or raw.dtype == bool or raw.dtype.kind not in "iuf" and raw.dtype != object:
-        raise ValueError(f"info_bits must be an array of numbers (bits per dimension); got {info_bits!r:.80}")
-    try:
-        info = np.asarray(raw, dtype=np.float64)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"info_bits must be an array of numbers (bits per dimension); got {info_bits!r:.80}") from None
+    info = information_array(info_bits)
     if info.ndim != 1 or info.size == 0:
         raise ValueError(f"info_bits must be a 1-D array with one value per dimension; got shape {info.shape}")
     if info.size > MAX_DIMS:
@@ -283,7 +395,7 @@ def _check_intervals(intervals):
     """``intervals`` as a list of Python ints in [1, 2^20], or ValueError naming ``intervals``."""
     if intervals is None or isinstance(intervals, (str, bytes, dict, set, frozenset, numbers.Number)) \
             or (isinstance(intervals, np.ndarray) and intervals.ndim == 0):
-        raise TypeError(
+        raise ParameterTypeError(
             f"intervals must be a sequence or array of positive integers (one count per dimension); "
             f"got {type(intervals).__name__}"
         )
@@ -305,11 +417,15 @@ def _check_intervals(intervals):
             return values.tolist()
     if values.dtype == object:
         items = values.tolist()
+        if any(isinstance(v, (list, tuple, np.ndarray)) for v in items):
+            raise ValueError(
+                f"intervals must be a 1-D sequence with one count per dimension; got a ragged one ({intervals!r:.80})"
+            )
         if not all(_is_integer(v) or isinstance(v, (float, np.floating)) for v in items):
-            raise ValueError(f"intervals must be positive integers; got {intervals!r:.80}")
+            raise ParameterTypeError(f"intervals must be positive integers; got {intervals!r:.80}")
         values = items
     elif values.dtype == bool or values.dtype.kind not in "iuf":
-        raise ValueError(f"intervals must be positive integers; got {intervals!r:.80}")
+        raise ParameterTypeError(f"intervals must be positive integers; got {intervals!r:.80}")
     counts = []
     for d, v in enumerate(values.tolist() if isinstance(values, np.ndarray) else values):
         if isinstance(v, (float, np.floating)):
@@ -330,13 +446,3 @@ def _check_intervals(intervals):
         counts.append(v)
     return counts
 
-
-def warn_excess_bits(partition_bits, information_bits, where, name):
-    """UserWarning when log2 J exceeds the information by more than ``EXCESS_BITS_WARNING`` bits."""
-    if partition_bits > information_bits + EXCESS_BITS_WARNING:
-        warnings.warn(
-            f"{where}: log2 J = {partition_bits:.2f} bits exceeds the information ({information_bits:.2f} bits) by "
-            f"more than {EXCESS_BITS_WARNING:g} bits; every index costs at least log2 J bits, so codes are longer "
-            f"than needed. Lower {name} to a few bits below the information (e.g. information - 2).",
-            UserWarning, stacklevel=3,
-        )

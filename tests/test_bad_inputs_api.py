@@ -1,10 +1,12 @@
 """Bad inputs to ``rn.encode``, ``rn.decode``, ``rn.kl_bits`` and ``rn.dinf_bits`` (issue #14).
 
 Every case names the exception type and the argument its message must name: a wrong kind of
-object raises TypeError, a bad value ValueError. Nothing may hang, crash, return NaN or decode
-silently wrong.
+object raises TypeError, a wrong kind of value where a number belongs (a string, None, a boolean, a
+float where an integer belongs) ``rn.ParameterTypeError`` (a TypeError that is also a ValueError),
+a bad value ValueError. Nothing may hang, crash, return NaN or decode silently wrong.
 """
 
+import contextlib
 import time
 import warnings
 
@@ -12,7 +14,9 @@ import numpy as np
 import pytest
 
 import recnumba as rn
-from recnumba.api import ORC_UNBOUNDED_BUDGET_LIMIT, PartitionTooFineWarning
+from recnumba.api import ORC_UNBOUNDED_BUDGET_LIMIT
+
+PartitionTooFineWarning = rn.PartitionTooFineWarning
 
 PRIOR = rn.Gaussian(np.zeros(3), np.ones(3))
 TARGET = rn.Gaussian([0.3, -0.2, 0.1], [0.5, 0.6, 0.7])        # bounded ratio, about 2 bits
@@ -28,6 +32,31 @@ def _encode(**options):
 
 def _decode(**options):
     return rn.decode(options.pop("index", 3), options.pop("prior", PRIOR), options.pop("seed", 1), **options)
+
+
+def _not_a_number(value, integer=False):
+    """Is ``value`` the wrong kind where a number (an integer, if ``integer``) belongs?"""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return True
+    return integer and not isinstance(value, (int, np.integer))
+
+
+def _not_integers(value):
+    """Does an index-like argument (an int, or a nested sequence or array of them) hold a non-integer?"""
+    if isinstance(value, (list, tuple)):
+        return any(_not_integers(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return value.dtype == bool or not np.issubdtype(value.dtype, np.integer)
+    return _not_a_number(value, integer=True)
+
+
+@contextlib.contextmanager
+def _raises(wrong_kind, match):
+    """ParameterTypeError (TypeError and ValueError) for a wrong kind, else a ValueError that is no TypeError."""
+    with pytest.raises(rn.ParameterTypeError if wrong_kind else ValueError, match=match) as caught:
+        yield caught
+    if not wrong_kind:
+        assert not isinstance(caught.value, TypeError), repr(caught.value)
 
 
 def _forced(distribution, which, position, value):
@@ -84,6 +113,21 @@ def test_divergence_arguments_of_wrong_kind(function, bad):
 def test_divergence_bad_pairs(function, target, prior, message):
     with pytest.raises(ValueError, match=message):
         function(target, prior)
+
+
+@pytest.mark.parametrize("function", [rn.kl_bits, rn.dinf_bits])
+@pytest.mark.parametrize("which, position, value", [(1, 0, -1.0), (1, 1, 0.0), (1, 2, np.nan), (0, 0, np.inf)],
+                         ids=str)
+def test_divergence_names_the_edited_argument(function, which, position, value):
+    """A distribution whose read-only arrays were forced writable and edited: the message says which one."""
+    with pytest.raises(ValueError, match=r"^prior: not a valid Gaussian.*(scale must be > 0|NaN or infinite)"):
+        function(TARGET, _forced(PRIOR, which, position, value))
+    with pytest.raises(ValueError, match=r"^target: not a valid Gaussian.*(scale must be > 0|NaN or infinite)"):
+        function(_forced(TARGET, which, position, value), PRIOR)
+    with pytest.raises(ValueError, match=r"^prior: not a valid Gaussian"):
+        function(TARGET, _forced(PRIOR, which, position, value), per_dimension=True)
+    with pytest.raises(ValueError, match=r"^prior: not a valid Gaussian"):
+        function(rn.Gaussian(np.zeros((4, 3)), 0.5), _forced(BATCH_PRIOR, which, 5, value))
 
 
 @pytest.mark.parametrize(
@@ -152,10 +196,17 @@ BAD_SEEDS = [-1, 2**62, 2**64, 1.0, 1.5, "1", None, True, np.float64(3), float("
 
 @pytest.mark.parametrize("seed", BAD_SEEDS, ids=repr)
 def test_bad_seeds(seed):
-    with pytest.raises(ValueError, match="seed"):
+    with _raises(_not_a_number(seed, integer=True), "seed"):
         _encode(seed=seed)
-    with pytest.raises(ValueError, match="seed"):
+    with _raises(_not_a_number(seed, integer=True), "seed"):
         _decode(seed=seed)
+
+
+def test_string_seed_is_a_type_error_and_a_value_error():
+    with pytest.raises(TypeError, match="seed must be an integer.*got str 'x'"):
+        _encode(seed="x")
+    with pytest.raises(ValueError, match="seed"):  # what it raised before, still caught by except ValueError
+        _encode(seed="x")
 
 
 @pytest.mark.parametrize("seed", [0, 2**62 - 1, np.int64(5), np.uint32(7)], ids=repr)
@@ -205,15 +256,15 @@ BAD_COUNTS = [0, -1, 2.5, 16.0, "16", True, float("nan"), float("inf"), 1 << 63,
 
 @pytest.mark.parametrize("num_samples", BAD_COUNTS, ids=repr)
 def test_bad_num_samples(num_samples):
-    with pytest.raises(ValueError, match="num_samples"):
+    with _raises(_not_a_number(num_samples, integer=True), "num_samples"):
         _encode(method="orc", num_samples=num_samples)
-    with pytest.raises(ValueError, match="num_samples"):
+    with _raises(_not_a_number(num_samples, integer=True), "num_samples"):
         _decode(num_samples=num_samples)
 
 
 @pytest.mark.parametrize("max_steps", BAD_COUNTS + [None], ids=repr)
 def test_bad_max_steps(max_steps):
-    with pytest.raises(ValueError, match="max_steps"):
+    with _raises(_not_a_number(max_steps, integer=True), "max_steps"):
         _encode(max_steps=max_steps)
 
 
@@ -227,7 +278,7 @@ def test_num_samples_is_an_orc_option(num_samples):
                                               [20], np.array([20.0]), 1j], ids=repr)
 @pytest.mark.parametrize("method", ["pfr", "orc", "auto"])
 def test_bad_exact_bound_bits_for_every_method(exact_bound_bits, method):
-    with pytest.raises(ValueError, match="exact_bound_bits"):
+    with _raises(_not_a_number(exact_bound_bits), "exact_bound_bits"):
         _encode(method=method, exact_bound_bits=exact_bound_bits)
 
 
@@ -268,10 +319,12 @@ def test_warning_when_log2_bins_far_exceed_kl(method, options, bits):
     prior = rn.Gaussian(np.zeros(5), np.ones(5))
     kl = float(rn.kl_bits(_target14(), prior))
     assert 12 < kl < 16
-    with pytest.warns(PartitionTooFineWarning, match=rf"log2 J = {bits}\.0.*KL = 1[2-6]\.\d.*coarser partition"):
+    with pytest.warns(PartitionTooFineWarning, match=rf"^encode, block 0: log2 J = {bits}\.0.*the target's KL = "
+                                                     rf"1[2-6]\.\d.*above 8 bits.*coarser partition") as caught:
         result = rn.encode(_target14(), prior, 1, partition=rn.Partition.uniform(5, bits), method=method,
                            **options)
     assert issubclass(PartitionTooFineWarning, UserWarning)
+    assert [w.filename for w in caught if w.category is PartitionTooFineWarning] == [__file__]  # the user's line
     assert result.bits > bits
 
 
@@ -300,9 +353,10 @@ BAD_BLOCK_IDS = [[-1], [2**32], [2**40], [0.5], [1.0], ["a"], "a", [[0]], [0, 1]
 
 @pytest.mark.parametrize("block_ids", BAD_BLOCK_IDS, ids=repr)
 def test_bad_block_ids(block_ids):
-    with pytest.raises(ValueError, match="block_ids"):
+    wrong_kind = np.size(block_ids) > 0 and _not_integers(block_ids if not isinstance(block_ids, str) else [block_ids])
+    with _raises(wrong_kind, "block_ids"):
         _encode(block_ids=block_ids)
-    with pytest.raises(ValueError, match="block_ids"):
+    with _raises(wrong_kind, "block_ids"):
         _decode(index=np.array([3]), block_ids=block_ids) if np.ndim(block_ids) != 1 or len(block_ids) != 1 \
             else _decode(index=[3], block_ids=block_ids)
 
@@ -332,7 +386,7 @@ BAD_INDICES = [-1, 2**63, 2**64, 1.5, 3.0, "3", None, True, float("nan"), float(
 
 @pytest.mark.parametrize("index", BAD_INDICES, ids=repr)
 def test_bad_decode_indices(index):
-    with pytest.raises(ValueError, match="index"):
+    with _raises(_not_integers(index), "index"):
         _decode(index=index)
 
 

@@ -1,7 +1,10 @@
 """Bad inputs to partitions and block plans (issue #14): every case gets its exception type and the
-argument its message must name; limits on intervals per dimension; near-linear plan building with
-the same plans as before; warnings when log2 J exceeds a block's information."""
+argument its message must name (a wrong kind of value where a number belongs raises
+``rn.ParameterTypeError``, a TypeError that is also a ValueError; a bad number a plain ValueError);
+limits on intervals per dimension; near-linear plan building with the same plans as before;
+``rn.PartitionTooFineWarning`` when log2 J exceeds a block's information."""
 
+import contextlib
 import json
 import math
 import time
@@ -12,9 +15,39 @@ import pytest
 
 import recnumba as rn
 from recnumba.blocks import BlockPlan, _greedy_lower_bound
-from recnumba.partition import EXCESS_BITS_WARNING, MAX_DIMS, MAX_INTERVALS_PER_DIM, Partition
+from recnumba.partition import (
+    EXCESS_BITS_WARNING,
+    MAX_DIMS,
+    MAX_INTERVALS_PER_DIM,
+    TOO_FINE_EXCESS_BITS,
+    Partition,
+)
 
 NAN, INF = float("nan"), float("inf")
+
+
+def _not_a_number(value, integer=False):
+    """Is ``value`` the wrong kind where a number (an integer, if ``integer``) belongs?"""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return True
+    return integer and not isinstance(value, (int, np.integer))
+
+
+def _has_wrong_entries(values, integer=False):
+    """A sequence argument with an entry of the wrong kind (entries checked one level deep)."""
+    if values is None or isinstance(values, (str, bytes)):
+        return True
+    return any(_not_a_number(v, integer) and not (isinstance(v, (list, tuple)) and not integer) for v in values)
+
+
+@contextlib.contextmanager
+def _raises(wrong_kind, match):
+    """ParameterTypeError (TypeError and ValueError) for a wrong kind, else a ValueError that is no TypeError."""
+    with pytest.raises(rn.ParameterTypeError if wrong_kind else ValueError, match=match) as caught:
+        yield caught
+    assert issubclass(rn.ParameterTypeError, TypeError) and issubclass(rn.ParameterTypeError, ValueError)
+    if not wrong_kind:
+        assert not isinstance(caught.value, TypeError), repr(caught.value)
 
 
 # ---------------------------------------------------------------------------------------------- Partition
@@ -58,13 +91,15 @@ NAN, INF = float("nan"), float("inf")
     ],
 )
 def test_partition_bad_values(intervals, message):
-    with pytest.raises(ValueError, match=message):
+    wrong_kind = any(isinstance(v, (bool, np.bool_, str, bytes, complex)) or v is None
+                     for v in np.asarray(intervals, dtype=object).ravel())
+    with _raises(wrong_kind, message):
         Partition(intervals)
 
 
 @pytest.mark.parametrize("intervals", [None, 5, 2.0, "abc", b"12", {1: 2}, {2, 3}, np.int64(3), np.array(4)])
 def test_partition_wrong_kinds(intervals):
-    with pytest.raises(TypeError, match="intervals"):
+    with pytest.raises(rn.ParameterTypeError, match="intervals"):
         Partition(intervals)
 
 
@@ -89,34 +124,43 @@ BAD_DIM = [0, -1, 2.5, 2.0, NAN, INF, "4", None, True, 2**63, MAX_DIMS + 1, [4]]
 
 @pytest.mark.parametrize("bits", BAD_BITS_VALUE)
 def test_uniform_bad_bits(bits):
-    with pytest.raises(ValueError, match="bits"):
+    with _raises(_not_a_number(bits), "bits"):
         Partition.uniform(4, bits)
 
 
 @pytest.mark.parametrize("dim", BAD_DIM)
 def test_uniform_bad_dim(dim):
-    with pytest.raises(ValueError, match="dim"):
+    with _raises(_not_a_number(dim, integer=True), "dim"):
         Partition.uniform(dim, 8)
 
 
 @pytest.mark.parametrize("dim", BAD_DIM)
 def test_plain_and_random_bad_dim(dim):
-    with pytest.raises(ValueError, match="dim"):
+    with _raises(_not_a_number(dim, integer=True), "dim"):
         Partition.plain(dim)
-    with pytest.raises(ValueError, match="dim"):
+    with _raises(_not_a_number(dim, integer=True), "dim"):
         Partition.random(dim, 8, seed=0)
 
 
 @pytest.mark.parametrize("bits", BAD_BITS_VALUE)
 def test_random_bad_bits(bits):
-    with pytest.raises(ValueError, match="bits"):
+    with _raises(_not_a_number(bits), "bits"):
         Partition.random(4, bits, seed=0)
 
 
 @pytest.mark.parametrize("seed", ["x", -1, 2**64, 2.5, 1.0, NAN, None, True, [1], np.array([1, 2])])
 def test_random_bad_seed(seed):
-    with pytest.raises(ValueError, match="seed"):
+    with _raises(_not_a_number(seed, integer=True), "seed"):
         Partition.random(4, 8, seed=seed)
+
+
+@pytest.mark.parametrize("call", [lambda: Partition.uniform(4, "8"), lambda: Partition.random(4, 8, seed="x"),
+                                  lambda: Partition.uniform("4", 8), lambda: Partition.from_information([1.0], "2")])
+def test_strings_where_numbers_belong_are_type_errors(call):
+    with pytest.raises(TypeError):  # the issue's cases: a wrong kind, so TypeError ...
+        call()
+    with pytest.raises(ValueError):  # ... and still a ValueError, as before
+        call()
 
 
 def test_random_seed_range_matches_block_plans():
@@ -127,14 +171,14 @@ def test_random_seed_range_matches_block_plans():
 @pytest.mark.parametrize("method", ["from_information", "collapsed_only"])
 @pytest.mark.parametrize("collapsed_below", [-1, -1e-12, NAN, INF, "0.01", None, True, [0.01]])
 def test_information_bad_collapsed_below(method, collapsed_below):
-    with pytest.raises(ValueError, match="collapsed_below"):
+    with _raises(_not_a_number(collapsed_below), "collapsed_below"):
         getattr(Partition, method)([1.0, 2.0], 2, collapsed_below=collapsed_below)
 
 
 @pytest.mark.parametrize("method", ["from_information", "collapsed_only"])
 @pytest.mark.parametrize("bits", [-1, NAN, INF, 63, "8", None, True])
 def test_information_bad_bits(method, bits):
-    with pytest.raises(ValueError, match="bits"):
+    with _raises(_not_a_number(bits), "bits"):
         getattr(Partition, method)([1.0, 2.0], bits)
 
 
@@ -144,7 +188,7 @@ def test_information_bad_bits(method, bits):
              [10**400]]
 )
 def test_information_bad_info(method, info):
-    with pytest.raises(ValueError, match="info_bits"):
+    with _raises(_has_wrong_entries(info), "info_bits"):
         getattr(Partition, method)(info, 2)
 
 
@@ -152,30 +196,30 @@ PART = Partition([2, 3])
 
 
 @pytest.mark.parametrize(
-    "call, name",
+    "call, name, wrong_kind",
     [
-        (lambda: PART.split_index(-1), "index"),
-        (lambda: PART.split_index(2.7), "index"),
-        (lambda: PART.split_index("5"), "index"),
-        (lambda: PART.split_index(True), "index"),
-        (lambda: PART.split_index(INF), "index"),
-        (lambda: PART.split_index(2**63), "index"),
-        (lambda: PART.join_index(6, 1), "bin_index"),
-        (lambda: PART.join_index(-1, 1), "bin_index"),
-        (lambda: PART.join_index(1.5, 1), "bin_index"),
-        (lambda: PART.join_index("1", 1), "bin_index"),
-        (lambda: PART.join_index(0, 0), "local_index"),
-        (lambda: PART.join_index(0, 1.5), "local_index"),
-        (lambda: PART.join_index(0, "2"), "local_index"),
-        (lambda: PART.join_index(0, 2**62), "local_index"),
-        (lambda: PART.bin_intervals(6), "bin_index"),
-        (lambda: PART.bin_intervals(-1), "bin_index"),
-        (lambda: PART.bin_intervals(2.5), "bin_index"),
-        (lambda: PART.bin_intervals(NAN), "bin_index"),
+        (lambda: PART.split_index(-1), "index", False),
+        (lambda: PART.split_index(2.7), "index", True),
+        (lambda: PART.split_index("5"), "index", True),
+        (lambda: PART.split_index(True), "index", True),
+        (lambda: PART.split_index(INF), "index", True),
+        (lambda: PART.split_index(2**63), "index", False),
+        (lambda: PART.join_index(6, 1), "bin_index", False),
+        (lambda: PART.join_index(-1, 1), "bin_index", False),
+        (lambda: PART.join_index(1.5, 1), "bin_index", True),
+        (lambda: PART.join_index("1", 1), "bin_index", True),
+        (lambda: PART.join_index(0, 0), "local_index", False),
+        (lambda: PART.join_index(0, 1.5), "local_index", True),
+        (lambda: PART.join_index(0, "2"), "local_index", True),
+        (lambda: PART.join_index(0, 2**62), "local_index", False),
+        (lambda: PART.bin_intervals(6), "bin_index", False),
+        (lambda: PART.bin_intervals(-1), "bin_index", False),
+        (lambda: PART.bin_intervals(2.5), "bin_index", True),
+        (lambda: PART.bin_intervals(NAN), "bin_index", True),
     ],
 )
-def test_index_helpers_bad_values(call, name):
-    with pytest.raises(ValueError, match=name):
+def test_index_helpers_bad_values(call, name, wrong_kind):
+    with _raises(wrong_kind, name):
         call()
 
 
@@ -225,17 +269,32 @@ def test_plan_with_a_heavy_dimension_caps_it():
 
 
 def test_from_information_warns_when_log2_j_exceeds_information():
-    with pytest.warns(UserWarning, match="exceeds the information.*Lower bits"):
+    with pytest.warns(rn.PartitionTooFineWarning,
+                      match=r"Partition.from_information: log2 J = 19\.\d\d bits exceeds the information "
+                            r"sum\(info_bits\) = 3\.00 bits.*above 4 bits.*Lower bits \(now 20\)") as caught:
         Partition.from_information([1.0, 2.0], 20)
+    assert len(caught) == 1 and caught[0].filename == __file__  # points at this call, not inside recnumba
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        Partition.from_information([1.0, 2.0], 3 + EXCESS_BITS_WARNING)  # at the threshold: quiet
+        Partition.from_information([1.0, 2.0], 3 + TOO_FINE_EXCESS_BITS)  # at the threshold: quiet
+
+
+def test_too_fine_warning_is_one_public_user_warning():
+    assert issubclass(rn.PartitionTooFineWarning, UserWarning) and "PartitionTooFineWarning" in rn.__all__
+    assert rn.api.PartitionTooFineWarning is rn.PartitionTooFineWarning is rn.partition.PartitionTooFineWarning
+    assert TOO_FINE_EXCESS_BITS == EXCESS_BITS_WARNING == 4.0
+    assert rn.api.EXCESS_PARTITION_BITS == TOO_FINE_EXCESS_BITS + rn.partition.TARGET_KL_SLACK_BITS == 8.0
 
 
 def test_explicit_plan_warns_when_a_block_exceeds_its_information():
     common = dict(block_bits=8, margin_bits=0.0, seed=0, collapsed_below=0.01)
-    with pytest.warns(UserWarning, match=r"block 1: log2 J = 10\.00 bits for 1\.00 bits.*fewer intervals"):
+    with pytest.warns(rn.PartitionTooFineWarning,
+                      match=r"BlockPlan, block 1: log2 J = 10\.00 bits exceeds its information \(nominal_bits\) = "
+                            r"1\.00 bits.*fewer intervals") as caught:
         BlockPlan([[0], [1]], [[2], [1024]], [1.0, 1.0], **common)
+    assert len(caught) == 1 and caught[0].filename == __file__
+    with pytest.warns(rn.PartitionTooFineWarning, match=r"block 0 \(the worst of 2 blocks over the threshold\)"):
+        BlockPlan([[0], [1]], [[2048], [1024]], [1.0, 1.0], **common)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         BlockPlan([[0], [1]], [[2], [16]], [1.0, 1.0], **common)
@@ -284,7 +343,14 @@ BUILD_CASES = [
 def test_build_bad_inputs(kwargs, name):
     arguments = dict(info_bits=[1.0, 2.0], block_bits=8.0)
     arguments.update(kwargs)
-    with pytest.raises(ValueError, match=name):
+    (key, value), = kwargs.items()
+    if key == "packing":  # a string option: ValueError for every bad choice
+        wrong_kind = False
+    elif key == "info_bits":
+        wrong_kind = _has_wrong_entries(value)
+    else:
+        wrong_kind = _not_a_number(value, integer=key == "seed")
+    with _raises(wrong_kind, name):
         BlockPlan.build(**arguments)
 
 
@@ -322,13 +388,15 @@ COMMON = dict(block_bits=4, margin_bits=0.0, seed=0, collapsed_below=0.01)
     ],
 )
 def test_explicit_plan_bad_blocks(dims, intervals, message):
-    with pytest.raises(ValueError, match=message):
+    wrong_kind = any(_has_wrong_entries(block, integer=True) for block in dims) or any(
+        isinstance(v, (bool, str, complex)) for block in intervals for v in block)
+    with _raises(wrong_kind, message):
         BlockPlan(dims, intervals, [1.0, 1.0], **COMMON)
 
 
 @pytest.mark.parametrize("dims", [[None], ["01"], [{0, 1}]])
 def test_explicit_plan_wrong_kind_of_dims(dims):
-    with pytest.raises(TypeError, match="dims"):
+    with pytest.raises(rn.ParameterTypeError, match="dims"):
         BlockPlan(dims, [[1, 1]], [1.0, 1.0], **COMMON)
 
 
@@ -392,7 +460,7 @@ def _edit(path, value):
 def test_plan_json_bad_content(edit, message):
     _, content = _plan_json()
     edit(content)
-    with pytest.raises(ValueError, match=message):
+    with _raises(False, message):  # a bad file is a bad value, whatever is wrong inside it
         BlockPlan.from_bytes(json.dumps(content).encode())
 
 

@@ -92,7 +92,9 @@ def test_orc_local_indices_with_thousands_of_distinct_bins():
     target = rn.Gaussian([0.2, -0.3, 0.1], [1.5, 1.2, 1.1])  # unbounded ratio: all N scored
     indices = []
     for seed in range(9, 15):
-        result = rn.encode(target, prior, seed=seed, method="orc", num_samples=6000, partition=[16, 16, 16])
+        # 12 bits of bins for a target of under 1 bit: deliberately far too fine, so encode warns
+        with pytest.warns(rn.PartitionTooFineWarning, match="log2 J = 12.00"):
+            result = rn.encode(target, prior, seed=seed, method="orc", num_samples=6000, partition=[16, 16, 16])
         assert result.steps == 6000
         assert result.index == reference.orc_select(target.loc, target.scale, [16, 16, 16], "target", seed, 0, 6000)
         indices.append(result.index)

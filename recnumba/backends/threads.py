@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor, TimeoutError, wait
 
 import numpy as np
 
-from recnumba.validation import _is_integer
+from recnumba.validation import ParameterTypeError, _is_integer
 
 __all__ = ["get_num_threads", "run_ranges", "set_num_threads"]
 
@@ -83,7 +83,10 @@ def set_num_threads(n):
     Results do not depend on it (bit for bit). Unlike ``numba.set_num_threads`` it is not
     limited by ``NUMBA_NUM_THREADS`` and applies to every thread of the process.
     """
-    if not _is_integer(n) or not 1 <= int(n) <= MAX_THREADS:
+    if not _is_integer(n):
+        raise ParameterTypeError(f"n (the number of threads) must be an integer in [1, {MAX_THREADS}]; "
+                                 f"got {type(n).__name__} {n!r:.80}")
+    if not 1 <= int(n) <= MAX_THREADS:
         raise ValueError(f"n (the number of threads) must be an integer in [1, {MAX_THREADS}]; got {n!r}")
     global _num_threads
     _num_threads = int(n)

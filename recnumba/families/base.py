@@ -17,18 +17,12 @@ from typing import Callable
 
 import numpy as np
 
+from recnumba.validation import ParameterTypeError  # defined there for every argument check; kept importable here
+
 __all__ = ["Family", "LocationScaleFamily", "Pair", "register_pair", "pair_of", "supported_pairs", "kl_bits",
-           "dinf_bits", "check_scales_representable", "ParameterTypeError"]
+           "dinf_bits", "check_scales_representable", "check_distribution", "ParameterTypeError"]
 
 _LN2 = np.log(2.0)
-
-
-class ParameterTypeError(TypeError, ValueError):
-    """A distribution parameter of the wrong kind (complex, strings, booleans, objects that are not numbers).
-
-    A TypeError (wrong kind of value); also a ValueError, which these inputs raised before, so code
-    that catches ValueError around a constructor keeps working.
-    """
 
 
 def _real_object_array(array):
@@ -276,6 +270,26 @@ def check_family(value, name):
     return value
 
 
+def check_distribution(value, name):
+    """``value`` if it is a recnumba distribution whose parameters are (still) valid, else TypeError or
+    ValueError naming ``name`` ("target" or "prior").
+
+    The containers copy their parameters and make them read-only, but numpy lets the owner of an
+    array make it writable again; ``encode``, ``decode``, ``kl_bits`` and ``dinf_bits`` re-check, so
+    a prior whose scale was changed to -1 or NaN after construction is refused, with a message that
+    says which argument is bad, instead of giving a mirrored or NaN result.
+    """
+    value = check_family(value, name)
+    try:
+        type(value)(*value.params)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{name}: not a valid {type(value).__name__} any more (its parameters were changed after "
+            f"construction): {error}. Build a new distribution instead of editing its arrays"
+        ) from error
+    return value
+
+
 def pair_of(target, prior):
     """The :class:`Pair` for these distributions, or ValueError naming the unsupported pair."""
     check_family(target, "target")
@@ -291,7 +305,7 @@ def pair_of(target, prior):
 
 
 def _per_dimension_nats(function, target, prior, per_dimension):
-    pair = pair_of(target, prior)
+    pair = pair_of(check_distribution(target, "target"), check_distribution(prior, "prior"))
     if not isinstance(per_dimension, (bool, np.bool_)):
         raise TypeError(f"per_dimension must be True or False; got {per_dimension!r}")
     if target.dim != prior.dim:
@@ -308,7 +322,8 @@ def kl_bits(target, prior, per_dimension=False):
     """D_KL[target || prior] in bits, summed over dimensions (shape: batch shape) or per dimension.
 
     TypeError when ``target`` or ``prior`` is not a recnumba distribution (a tuple of parameters is
-    not one: pass ``rn.Gaussian(loc, scale)``); ValueError for an unsupported pair or mismatched shapes.
+    not one: pass ``rn.Gaussian(loc, scale)``); ValueError naming the argument for an unsupported
+    pair, mismatched shapes, or a distribution whose parameters were edited after construction.
     """
     values = _per_dimension_nats("kl_nats", target, prior, per_dimension) / _LN2
     return values if per_dimension else values.sum(axis=-1)
