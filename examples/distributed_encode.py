@@ -66,13 +66,14 @@ def main(argv=None):
     parser.add_argument("--num-samples", type=int, default=1 << 12, help="ORC candidates per block")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--chunk", type=int, default=5_000, help="items per dask task")
+    parser.add_argument("--code", default=rn.codec.DEFAULT_CODE, help="index code of the records")
     parser.add_argument("--json", type=pathlib.Path)
     args = parser.parse_args(argv)
 
     loc, scale = posteriors(args.items, args.dim)
     prior = rn.Gaussian(np.zeros(args.dim), np.ones(args.dim))
     codec = rn.Codec.fit(loc[:2000], scale[:2000], prior, seed=11, block_bits=24.0, margin_bits=6.0,
-                         num_samples=args.num_samples)
+                         num_samples=args.num_samples, code=args.code)
     codec.decompress(codec.compress(loc[:100], scale[:100]))  # compile (or load) the kernels here first
 
     records, single_encode = timed(codec.compress, loc, scale)
@@ -89,7 +90,7 @@ def main(argv=None):
     bits = rn.Codec.record_bits(records)
     result = {
         "machine": f"{os.cpu_count()}-core {cpu_name()}",
-        "items": args.items, "dim": args.dim, "blocks": codec.num_blocks, "num_samples": args.num_samples,
+        "items": args.items, "dim": args.dim, "code": codec.code, "blocks": codec.num_blocks, "num_samples": args.num_samples,
         "workers": args.workers, "chunk_items": args.chunk, "recnumba_threads_single": rn.get_num_threads(),
         "single_encode_s": round(single_encode, 2), "single_decode_s": round(single_decode, 2),
         "cluster_startup_s": round(startup, 2), "cluster_warm_up_s": round(warm, 2),
@@ -99,7 +100,7 @@ def main(argv=None):
         "mean_record_bits": float(bits.mean()), "mean_rate_bits": float(codec.rate_bits(loc, scale).mean()),
     }
     print(f"{args.items} items, {args.dim}-D, {codec.num_blocks} block(s), ORC 2^{np.log2(args.num_samples):.0f}, "
-          f"on a {result['machine']}")
+          f"code {codec.code!r}, on a {result['machine']}")
     print(f"  one process ({rn.get_num_threads()} recnumba threads): encode {single_encode:.1f} s "
           f"({args.items / single_encode:,.0f} items/s), decode {single_decode:.2f} s")
     print(f"  LocalCluster ({args.workers} workers x 1 thread, chunks of {args.chunk}): start {startup:.1f} s, "

@@ -22,8 +22,9 @@ How an input becomes a float64 numpy array (:func:`as_float_array`), in this ord
 5. anything with ``__array__``: ``numpy.asarray``.
 
 Real numbers of any width (integers, float16/32/64) are converted to float64, which is exact for
-every float32 value; booleans, complex numbers, strings and objects raise ``TypeError`` naming the
-argument. Device arrays are copied to the host even for ``backend="cuda"``: the CUDA backend
+every float32 value; booleans, complex numbers, strings and objects raise
+``recnumba.ParameterTypeError`` (a ``TypeError``, also a ``ValueError``) naming the argument.
+Device arrays are copied to the host even for ``backend="cuda"``: the CUDA backend
 standardises targets and builds its tables on the host and copies them to the GPU itself
 (``recnumba.backends.cuda``), so a zero-copy device path would need a device-side standardisation
 that the backend does not have.
@@ -41,6 +42,8 @@ from __future__ import annotations
 import operator
 
 import numpy as np
+
+from recnumba.validation import ParameterTypeError
 
 __all__ = ["as_float_array", "as_integer", "like", "is_torch_tensor", "array_kind"]
 
@@ -132,21 +135,21 @@ def _to_numpy(value):
 def as_float_array(value, name):
     """``value`` as a float64 numpy array (a copy where the input is not already float64 numpy).
 
-    ``name`` is the argument's name in error messages. TypeError for a value that is not an array of
+    ``name`` is the argument's name in error messages. ParameterTypeError (a TypeError) for a value that is not an array of
     real numbers (None, a string, a dict, booleans, complex numbers, objects).
     """
     if value is None or isinstance(value, (str, bytes, dict, set, bool, np.bool_)):
-        raise TypeError(f"{name} must be an array of real numbers (numpy, torch, JAX, DLPack or CUDA array); "
+        raise ParameterTypeError(f"{name} must be an array of real numbers (numpy, torch, JAX, DLPack or CUDA array); "
                         f"got {type(value).__name__}")
     try:
         array = _to_numpy(value)
     except _KindError as error:
-        raise TypeError(f"{name} must be an array of real numbers; got {error}") from None
+        raise ParameterTypeError(f"{name} must be an array of real numbers; got {error}") from None
     except (ValueError, TypeError) as error:
-        raise TypeError(f"{name} must be an array of real numbers; could not read it as one "
+        raise ParameterTypeError(f"{name} must be an array of real numbers; could not read it as one "
                         f"({type(value).__name__}: {error})") from None
     if array.dtype.kind not in _REAL_KINDS:
-        raise TypeError(f"{name} must be an array of real numbers; got dtype {array.dtype}")
+        raise ParameterTypeError(f"{name} must be an array of real numbers; got dtype {array.dtype}")
     return np.array(array, dtype=np.float64, copy=None if array.dtype == np.float64 else True)
 
 
@@ -155,7 +158,7 @@ def as_integer(value, name):
     JAX). TypeError for a non-integer kind (a float, a string, a 1-element 1-d tensor); the range is
     the caller's to check."""
     if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer; got {value!r}")
+        raise ParameterTypeError(f"{name} must be an integer; got {value!r}")
     if isinstance(value, (int, np.integer)):
         return int(value)
     if is_torch_tensor(value) or any(hasattr(value, a) for a in ("__array__", "__dlpack__",
@@ -163,16 +166,16 @@ def as_integer(value, name):
         try:
             array = _to_numpy(value)
         except (_KindError, ValueError, TypeError):
-            raise TypeError(f"{name} must be an integer; could not read a {type(value).__name__}") from None
+            raise ParameterTypeError(f"{name} must be an integer; could not read a {type(value).__name__}") from None
         if array.shape != ():
-            raise TypeError(f"{name} must be an integer or a 0-d integer array/tensor; got shape {array.shape}")
+            raise ParameterTypeError(f"{name} must be an integer or a 0-d integer array/tensor; got shape {array.shape}")
         if array.dtype.kind not in "iu":
-            raise TypeError(f"{name} must be an integer; got a 0-d array of dtype {array.dtype}")
+            raise ParameterTypeError(f"{name} must be an integer; got a 0-d array of dtype {array.dtype}")
         return int(array[()])
     try:
         return operator.index(value)
     except TypeError:
-        raise TypeError(f"{name} must be an integer (int, numpy integer or 0-d integer tensor); "
+        raise ParameterTypeError(f"{name} must be an integer (int, numpy integer or 0-d integer tensor); "
                         f"got {type(value).__name__} {value!r:.40}") from None
 
 
