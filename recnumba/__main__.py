@@ -15,8 +15,10 @@ def build_parser():
         help="plain vs partitioned REC on 5-D/8-D Gaussians: table and figure",
         description=(
             "Exact PFR, plain vs partitioned, on 5-D Gaussian targets with D_inf from 8 to 20 bits, "
-            "and ORC bias vs candidate budget on an 8-D target with KL = 12 bits. Prints tables and "
-            "writes recnumba_demo.png (needs matplotlib). About 30-60 s on 2 cores."
+            "its index code lengths, and ORC bias vs candidate budget on an 8-D target with KL = 12 "
+            "bits. Prints tables and writes recnumba_demo.png (needs matplotlib). Measured on a 2-core "
+            "AMD EPYC VM shared with other jobs: about 50 s on a first run (numba compiles its kernels), "
+            "about 15 s once they are cached."
         ),
     )
     demo.add_argument("--out", default=".", metavar="DIR", help="folder for recnumba_demo.png (default: .)")
