@@ -185,6 +185,8 @@ def encode(
         with exactly ``num_samples`` candidates (approximate; fine once num_samples >> 2^KL).
         "auto": per block, exact PFR (ratio weights) when its search bound is at most
         2^exact_bound_bits steps, else ORC; decoding is the same either way.
+        "gprs": exact greedy Poisson rejection sampling (1-D branch and bound, ``recnumba.gprs``) for
+        1-D Gaussian blocks with every target std below the prior std; decode with method="gprs".
     weights : "ratio" or "target", optional
         Bin weights pi. Default "ratio" for PFR (fastest exact search), "target" for ORC and for
         the ORC blocks of "auto".
@@ -236,8 +238,15 @@ def encode(
     single = num_blocks is None
     num_blocks = 1 if single else num_blocks
     partition = check_partition(partition, target.dim)
+    if isinstance(method, str) and method == "gprs":  # exact 1-D GPRS: its own search (recnumba.gprs)
+        from recnumba import gprs
+
+        return gprs.encode(target, prior, seed, partition=partition, weights=weights, num_samples=num_samples,
+                           max_steps=max_steps, code=code, information_bits=information_bits, block_ids=block_ids,
+                           exact_bound_bits=exact_bound_bits, backend=backend)
     if not isinstance(method, str) or method not in METHOD_NAMES:
-        raise ValueError(f'method must be "pfr" (exact), "orc" (fixed budget) or "auto"; got {method!r:.80}')
+        raise ValueError(f'method must be "pfr" (exact), "orc" (fixed budget), "auto" or "gprs" (exact 1-D GPRS); '
+                         f'got {method!r:.80}')
     if weights is None:
         weights = "ratio" if method == "pfr" else "target"
     if not isinstance(weights, str) or weights not in WEIGHT_NAMES:
@@ -366,7 +375,7 @@ def _check_decode_indices(index, num_blocks):
     return values
 
 
-def decode(index, prior, seed, *, partition=None, block_ids=None, num_samples=None, backend="cpu"):
+def decode(index, prior, seed, *, partition=None, block_ids=None, num_samples=None, backend="cpu", method=None):
     """Rebuild the sample that ``encode`` selected, from its index alone.
 
     Parameters
@@ -380,11 +389,20 @@ def decode(index, prior, seed, *, partition=None, block_ids=None, num_samples=No
         rejected. Do not pass it for "pfr" or "auto" (their exact blocks have no such bound).
     backend : "cpu", "cuda" or "auto"
         As for ``encode``; the decoded samples are bit-identical on every backend.
+    method : None, "pfr", "orc", "auto" or "gprs"
+        Only "gprs" indices decode differently (``recnumba.gprs``); the others need no method.
 
     Returns
     -------
     float64 ndarray, shape (D,) for a scalar index on a (D,) prior, else (B, D).
     """
+    if isinstance(method, str) and method == "gprs":
+        from recnumba import gprs
+
+        return gprs.decode(index, prior, seed, partition=partition, block_ids=block_ids, num_samples=num_samples,
+                           backend=backend)
+    if method is not None and (not isinstance(method, str) or method not in METHOD_NAMES):
+        raise ValueError(f'method must be None, "pfr", "orc", "auto" or "gprs"; got {method!r:.80}')
     prior = check_distribution(prior, "prior")
     if prior.prior_tag is None:
         raise ValueError(f"a {type(prior).__name__} cannot be used as a prior; pass the prior given to encode")

@@ -442,6 +442,18 @@ class BlockPlan:
         return cls(groups, intervals, info, block_bits=block_bits, margin_bits=margin_bits, seed=seed,
                    collapsed_below=collapsed_below)
 
+    @classmethod
+    def per_dimension(cls, info_bits, collapsed_below=0.01):
+        """One 1-D block per dimension, in dimension order, none partitioned (J = 1): per-dimension coding,
+        e.g. ``encode_dataset(..., method="gprs")``. Block d holds dimension d and has stream key d;
+        ``nominal_bits[d] = info_bits[d]`` (zeta codes take their exponent from it). ``block_bits`` is
+        recorded as the largest per-dimension information (1 bit if all are 0), ``margin_bits`` as 0 and
+        ``seed`` as 0 (no permutation is drawn)."""
+        info = _check_info(info_bits)
+        block_bits = float(info.max()) if float(info.max()) > 0 else 1.0
+        return cls([[d] for d in range(info.size)], [[1]] * info.size, info, block_bits=block_bits,
+                   margin_bits=0.0, seed=0, collapsed_below=collapsed_below)
+
     # ------------------------------------------------------------------ views
 
     @property

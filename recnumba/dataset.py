@@ -90,11 +90,17 @@ def _check_prior(prior, plan, num_items):
 def _check_call(seed, method, backend):
     """Checks ``encode`` would make, made up front so that an empty dataset is validated too."""
     seed = check_seed(seed)
-    if not isinstance(method, str) or method not in METHOD_NAMES:
-        raise ValueError(f'method must be "pfr" (exact), "orc" (fixed budget) or "auto"; got {method!r}')
+    if not isinstance(method, str) or (method not in METHOD_NAMES and method != "gprs"):
+        raise ValueError(f'method must be "pfr" (exact), "orc" (fixed budget), "auto" or "gprs" (exact 1-D GPRS, '
+                         f'per-dimension plans); got {method!r}')
     if not isinstance(backend, str) or (backend != "auto" and backend not in BACKENDS):
         raise ValueError(f"backend must be one of {', '.join(repr(b) for b in BACKENDS)}; got {backend!r}")
     return seed
+
+
+def _check_decode_method(method):
+    if method is not None and (not isinstance(method, str) or (method not in METHOD_NAMES and method != "gprs")):
+        raise ValueError(f'method must be None, "pfr", "orc", "auto" or "gprs"; got {method!r:.80}')
 
 
 def _check_keys(first_item, num_items, plan):
@@ -248,15 +254,17 @@ def encode_dataset(
 
 
 def decode_dataset(indices, prior, plan, seed, *, first_item=0, num_samples=None, chunk=None, progress=False,
-                   backend="cpu"):
+                   backend="cpu", method=None):
     """Rebuild the samples of :func:`encode_dataset` from its indices; float64 (N, D), bit-identical.
 
     ``indices`` is (N, B) (a (B,) array is one item); ``prior``, ``plan``, ``seed`` and ``first_item``
     as given to the encoder. ``num_samples`` (ORC) rejects indices the budget cannot produce.
     (0, B) indices give (0, D) samples.
     ``backend`` as in ``recnumba.decode`` (bit-identical samples on every backend).
+    ``method``: pass "gprs" for indices of ``encode_dataset(..., method="gprs")``; others need none.
     """
     plan = check_plan(plan)
+    _check_decode_method(method)
     values = check_indices(indices, "indices")
     if values.ndim == 1:
         values = values[None]
@@ -279,7 +287,7 @@ def decode_dataset(indices, prior, plan, seed, *, first_item=0, num_samples=None
                 samples[rows.start:rows.stop, blk.dims] = decode(
                     values[rows, blk.block_id], _prior_part(prior, rows, blk.dims), seed, partition=blk.partition,
                     block_ids=items[rows] * plan.num_blocks + blk.block_id, num_samples=num_samples,
-                    backend=backend,
+                    backend=backend, method=method,
                 )
                 bar.update()
     return samples
@@ -301,14 +309,16 @@ def encode_dataset_to_streams(targets, prior, plan, seed, *, code="delta", expon
     return streams, encoding
 
 
-def decode_streams(streams, prior, plan, *, progress=False, backend="cpu"):
+def decode_streams(streams, prior, plan, *, progress=False, backend="cpu", method=None):
     """Samples (N, D) from container streams (each one item or a batch of items), in stream order.
 
     ``prior`` is (D,) or one row per decoded item, in stream order. Streams may use different seeds.
     ``backend`` as in ``recnumba.decode``. No streams (an empty list) give (0, D) samples.
+    ``method``: "gprs" for streams of GPRS indices (the container does not record the method).
     Raises ``recnumba.container.StreamError`` for a corrupted, truncated or foreign stream.
     """
     plan = check_plan(plan)
+    _check_decode_method(method)
     if isinstance(streams, (bytes, bytearray, memoryview)):
         streams = [streams]
     if isinstance(streams, (str, dict)) or not hasattr(streams, "__iter__"):
@@ -339,7 +349,7 @@ def decode_streams(streams, prior, plan, *, progress=False, backend="cpu"):
                 values = decode(
                     indices[group, blk.block_id], _prior_part(prior, group, blk.dims), seed,
                     partition=blk.partition, block_ids=items[group] * plan.num_blocks + blk.block_id,
-                    backend=backend,
+                    backend=backend, method=method,
                 )
                 samples[group[:, None], blk.dims[None, :]] = values
                 bar.update()
