@@ -102,7 +102,7 @@ PARTITIONED_CODES = ("delta", "two-part", "zeta")
 #: Measured constant C of the two-part bound (see :func:`two_part_bound`): the largest mean excess of
 #: partitioned PFR's two-part code over I + E[eps] + log2(I - log2 J + E[eps] + 1) on this sweep was
 #: 1.31 bits (1.62 with three standard errors; zeta: -0.25, +0.02), 1,000 encodes per target,
-#: ``python benchmarks/code_bound.py`` (2026-12-02, 2-core Xeon VM); tests/test_code_bound.py checks it.
+#: ``python benchmarks/code_bound.py`` (2026-12-02, 2-core AMD EPYC VM); tests/test_code_bound.py checks it.
 BOUND_CONSTANT_BITS = 1.7
 
 
@@ -265,6 +265,7 @@ def plot(rows, orc, path):
 
     ax = axes[1]
     for name, code, style, label in (("plain", "delta", "o-", r"plain, Elias $\delta$"),
+                                     ("plain", "zeta", "o--", r"plain, $\zeta$"),
                                      ("part", "delta", "s-", r"partitioned, Elias $\delta$"),
                                      ("part", "two-part", "^-", r"partitioned, two-part ($j$, then $\delta(k)$)"),
                                      ("part", "zeta", "v-", r"partitioned, $\zeta$")):
