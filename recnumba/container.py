@@ -134,6 +134,8 @@ class CodeReport(NamedTuple):
     exponent_range_bits: int  # of which the range-coded exponents (32 x words)
     mantissa_bits: int  # of which the raw mantissas (sum of e)
     header_bits: int  # container overhead around the payload (header + CRC + padding), delta stream
+    two_part_bits: int  # "two-part" payload (bin uniformly, then Elias delta of the rank)
+    zeta_bits: int  # "zeta" payload (one arithmetic stream, zeta law with the blocks' nominal_bits)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -351,7 +353,7 @@ def payload_bits(indices, plan, code="delta", *, exponent_offset=DEFAULT_EXPONEN
 
 
 def code_report(indices, plan, *, exponent_offset=DEFAULT_EXPONENT_OFFSET, exponent_scale=DEFAULT_EXPONENT_SCALE):
-    """Bits of ``indices`` (one stream) under Elias delta and the exponent code, against sum log2(n + 1)."""
+    """Bits of ``indices`` (one stream) under every stream code, against sum log2(n + 1)."""
     plan = check_plan(plan)
     values = _check_indices(indices, plan)
     offset_q, scale_q = _quantise_model(exponent_offset, exponent_scale, plan.num_blocks)
@@ -368,6 +370,8 @@ def code_report(indices, plan, *, exponent_offset=DEFAULT_EXPONENT_OFFSET, expon
         exponent_range_bits=range_bits,
         mantissa_bits=mantissa,
         header_bits=8 * len(stream) - delta_bits,
+        two_part_bits=_encode_payload(flat, plan, num_items, "two-part", 0, 0)[1],
+        zeta_bits=_encode_payload(flat, plan, num_items, "zeta", 0, 0)[1],
     )
 
 

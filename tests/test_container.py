@@ -89,6 +89,9 @@ def test_header_layout_is_stable(plan):
 def test_exponent_code_beats_delta_on_large_blocks(plan48):
     indices = _rec_like_indices(plan48, 64, 5)
     report = code_report(indices, plan48)
+    assert report.zeta_bits == payload_bits(indices, plan48, "zeta")
+    assert report.two_part_bits == payload_bits(indices, plan48, "two-part")
+    assert report.zeta_bits < report.two_part_bits < report.delta_bits  # 48-bit partitioned blocks
     per_index = lambda bits: (bits - report.ideal_bits) / report.num_indices  # noqa: E731
     # Elias delta pays ~2 log2 log2 n (~11 bits at 48 bits); the exponent code ~3 bits
     assert 10.0 < per_index(report.delta_bits) < 12.0
