@@ -1,0 +1,1 @@
+"""Helpers for the INR (implicit neural representation) lossy image-compression example (issue #13)."""
