@@ -1,0 +1,116 @@
+"""REC of fitted INR posteriors, block by block, with progressive fine-tuning, into per-image records.
+
+Block plans come from the training-average KL per weight (the prior file): ``plain_plan`` gives
+blocks of at most ``block_bits`` (16) bits with one interval per dimension (plain ORC), and
+``partitioned_plan`` blocks of up to 48 bits with log2 J <= nominal - margin intervals allocated by
+information (``recnumba.BlockPlan.build``). Each block is coded with ORC (2^16 candidates) under the
+learned prior, for all images at once, with the stream keys ``recnumba.encode_dataset`` uses
+(``item * num_blocks + block``), so that ``recnumba.decode_dataset`` (through ``recnumba.records``)
+decodes the whole set at the end. After each block the coded weights are fixed to their samples and the
+not-yet-coded posteriors are fine-tuned for ``tune_steps`` steps (progressive fine-tuning, COMBINER's
+"fine-tune the rest"); ``tune_steps=0`` is one-shot coding.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+import recnumba as rn
+from recnumba.records import RecordHeader, read_records, write_records
+
+from . import fit, model
+
+NUM_SAMPLES = 1 << 16
+FIXED_STD = 1e-12          # std of an already coded weight during fine-tuning (held by the mask anyway)
+
+
+def plain_plan(kl_mean_bits, block_bits=16.0, seed=0):
+    """Blocks of <= block_bits bits of training-average KL, one interval per dimension (plain ORC)."""
+    return rn.BlockPlan.build(kl_mean_bits, block_bits, seed=seed, margin_bits=block_bits)
+
+
+def partitioned_plan(kl_mean_bits, block_bits=48.0, seed=0, margin_bits=16.0):
+    """Blocks of <= block_bits bits; log2 J <= nominal - margin_bits, by information (2^16 candidates
+    then search the rest: margin_bits = log2 of the ORC budget)."""
+    return rn.BlockPlan.build(kl_mean_bits, block_bits, seed=seed, margin_bits=margin_bits)
+
+
+@dataclass
+class RecResult:
+    samples: np.ndarray            # (N, P) coded weights (float64)
+    indices: np.ndarray            # (N, num_blocks)
+    records: list                  # per-image bytes
+    header: RecordHeader
+    images: np.ndarray             # (N, H, W, 3) uint8 rendered from the coded weights
+    bpp: np.ndarray                # (N,) from the record bytes
+    psnr: np.ndarray               # (N,)
+    kl_bits_coded: np.ndarray      # (N,) sum over blocks of each block's KL at the time it was coded
+    encode_seconds: float
+    tune_seconds: float
+
+
+def render(cfg, weights) -> np.ndarray:
+    """uint8 images (N, H, W, 3) from flat float64 weights (N, P); float64, so sender == receiver."""
+    with torch.no_grad():
+        w = torch.as_tensor(np.asarray(weights, dtype=np.float64))
+        return model.to_uint8(model.forward(cfg, w, model.fourier_features(cfg, torch.float64)), cfg)
+
+
+def encode_images(cfg, prior, plan, fitted: fit.FitResult, images_uint8, beta, seed=1, tune_steps=10,
+                  tune_lr=1e-3, tune_seed=100, code="two-part", num_samples=NUM_SAMPLES, log=None):
+    """Code every block of every image in plan order; fine-tune the rest after each block."""
+    N, P = fitted.loc.shape
+    loc, std = fitted.loc.copy(), fitted.std.copy()
+    mask = np.zeros((N, P), dtype=bool)
+    samples = np.zeros((N, P))
+    indices = np.zeros((N, plan.num_blocks), dtype=np.int64)
+    kl_coded = np.zeros(N)
+    items = np.arange(N, dtype=np.int64)
+    enc_s = tune_s = 0.0
+    for blk in plan.blocks:
+        d = blk.dims
+        target = rn.Gaussian(loc[:, d], std[:, d])
+        bprior = rn.Gaussian(np.broadcast_to(prior.loc[d], (N, d.size)).copy(),
+                             np.broadcast_to(prior.std[d], (N, d.size)).copy())
+        kl_coded += np.asarray(rn.kl_bits(target, bprior), dtype=np.float64).reshape(N)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rn.PartitionTooFineWarning)
+            res = rn.encode(target, bprior, seed, partition=blk.partition, method="orc", weights="target",
+                            num_samples=num_samples, block_ids=items * plan.num_blocks + blk.block_id)
+        enc_s += time.perf_counter() - t0
+        indices[:, blk.block_id] = res.index
+        samples[:, d] = res.sample
+        mask[:, d] = True
+        loc[:, d] = res.sample
+        std[:, d] = FIXED_STD
+        if tune_steps and not mask.all():
+            t0 = time.perf_counter()
+            r = fit.fit_images(cfg, prior, images_uint8, beta, steps=tune_steps, seed=tune_seed + blk.block_id,
+                               lr=tune_lr, init=(loc, std), mask=mask)
+            tune_s += time.perf_counter() - t0
+            free = ~mask
+            loc[free], std[free] = r.loc[free], r.std[free]
+        if log:
+            log(f"block {blk.block_id + 1}/{plan.num_blocks}: {d.size} weights, "
+                f"{blk.nominal_bits:.1f} nominal bits, log2 J {blk.partition.bits:.1f}")
+    header = RecordHeader(plan, rn.Gaussian(prior.loc, prior.std), seed=seed, code=code, method="orc",
+                          num_samples=num_samples)
+    records = write_records(indices, header)
+    images = render(cfg, samples)
+    bpp = np.array([8 * len(r) for r in records]) / cfg.num_pixels
+    return RecResult(samples, indices, records, header, images, bpp, model.psnr_uint8(images, images_uint8),
+                     kl_coded, enc_s, tune_s)
+
+
+def decode_images(cfg, records, header):
+    """Receiver: records + header -> (weights (N, P), uint8 images)."""
+    indices = read_records(records, header)
+    w = rn.decode_dataset(np.asarray(indices), header.prior, header.plan, header.seed,
+                          num_samples=header.num_samples)
+    return w, render(cfg, w)
