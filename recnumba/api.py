@@ -34,7 +34,8 @@ from recnumba.search.params import (
     SearchOutput,
     SearchSpec,
 )
-from recnumba.validation import INDEX_LIMIT, check_bits, check_block_ids, check_indices, check_int, check_seed
+from recnumba.validation import (INDEX_LIMIT, ParameterTypeError, check_bits, check_block_ids, check_choice, check_indices,
+                                 check_int, check_seed)
 
 __all__ = ["BACKENDS", "BackendUnavailable", "DEFAULT_MAX_STEPS", "EncodeResult", "MaxStepsExceeded",
            "ORC_UNBOUNDED_BUDGET_LIMIT", "PartitionTooFineWarning", "decode", "encode"]
@@ -146,7 +147,7 @@ def standardise(pair, target, loc, scale):
 def _check_backend(backend):
     """``backend`` if it is a string (``backends.resolve`` checks the name), else ValueError."""
     if not isinstance(backend, str):
-        raise ValueError(f'backend must be "cpu", "cuda" or "auto" (a string); got {backend!r:.80}')
+        raise ParameterTypeError(f'backend must be "cpu", "cuda" or "auto" (a string); got {backend!r:.80}')
     return backend
 
 
@@ -244,13 +245,12 @@ def encode(
         return gprs.encode(target, prior, seed, partition=partition, weights=weights, num_samples=num_samples,
                            max_steps=max_steps, code=code, information_bits=information_bits, block_ids=block_ids,
                            exact_bound_bits=exact_bound_bits, backend=backend)
-    if not isinstance(method, str) or method not in METHOD_NAMES:
-        raise ValueError(f'method must be "pfr" (exact), "orc" (fixed budget), "auto" or "gprs" (exact 1-D GPRS); '
-                         f'got {method!r:.80}')
+    check_choice(method, METHOD_NAMES, f'method must be "pfr" (exact), "orc" (fixed budget), "auto" or "gprs" '
+                 f'(exact 1-D GPRS); got {method!r:.80}')
     if weights is None:
         weights = "ratio" if method == "pfr" else "target"
-    if not isinstance(weights, str) or weights not in WEIGHT_NAMES:
-        raise ValueError(f'weights must be "ratio" or "target" (or None for the default); got {weights!r:.80}')
+    check_choice(weights, WEIGHT_NAMES, f'weights must be "ratio" or "target" (or None for the default); '
+                 f'got {weights!r:.80}')
     max_steps = check_int(max_steps, "max_steps", minimum=1)
     if method == "pfr":
         if num_samples is not None:
@@ -401,8 +401,8 @@ def decode(index, prior, seed, *, partition=None, block_ids=None, num_samples=No
 
         return gprs.decode(index, prior, seed, partition=partition, block_ids=block_ids, num_samples=num_samples,
                            backend=backend)
-    if method is not None and (not isinstance(method, str) or method not in METHOD_NAMES):
-        raise ValueError(f'method must be None, "pfr", "orc", "auto" or "gprs"; got {method!r:.80}')
+    if method is not None:
+        check_choice(method, METHOD_NAMES, f'method must be None, "pfr", "orc", "auto" or "gprs"; got {method!r:.80}')
     prior = check_distribution(prior, "prior")
     if prior.prior_tag is None:
         raise ValueError(f"a {type(prior).__name__} cannot be used as a prior; pass the prior given to encode")

@@ -71,7 +71,7 @@ from recnumba.coding.bits import BitReader, BitWriter
 from recnumba.coding.elias import delta_length, read_delta, write_delta
 from recnumba.coding.index_codes import block_codes, read_indices, write_indices
 from recnumba.random.philox import SEED_LIMIT
-from recnumba.validation import BLOCK_LIMIT, INDEX_LIMIT, check_indices, check_plan, check_seed
+from recnumba.validation import BLOCK_LIMIT, INDEX_LIMIT, check_choice, check_indices, check_plan, check_seed
 
 __all__ = [
     "FORMAT_VERSION",
@@ -167,8 +167,7 @@ def _read_varint(data, pos, what):
 
 
 def _check_code(code):
-    if not isinstance(code, str) or code not in STREAM_CODES:
-        raise ValueError(f"code must be one of {sorted(STREAM_CODES)}; got {code!r}")
+    check_choice(code, STREAM_CODES, f"code must be one of {sorted(STREAM_CODES)}; got {code!r:.80}")
     return code
 
 

@@ -29,7 +29,7 @@ from recnumba.container import (
 from recnumba.families.base import Family, check_family, kl_bits, pair_of
 from recnumba.backends import BACKENDS
 from recnumba.search.params import METHOD_NAMES
-from recnumba.validation import BLOCK_LIMIT, check_bits, check_indices, check_int, check_plan, check_seed
+from recnumba.validation import BLOCK_LIMIT, check_bits, check_choice, check_indices, check_int, check_plan, check_seed
 
 __all__ = ["DatasetEncoding", "encode_dataset", "decode_dataset", "encode_dataset_to_streams", "decode_streams"]
 
@@ -90,17 +90,17 @@ def _check_prior(prior, plan, num_items):
 def _check_call(seed, method, backend):
     """Checks ``encode`` would make, made up front so that an empty dataset is validated too."""
     seed = check_seed(seed)
-    if not isinstance(method, str) or (method not in METHOD_NAMES and method != "gprs"):
-        raise ValueError(f'method must be "pfr" (exact), "orc" (fixed budget), "auto" or "gprs" (exact 1-D GPRS, '
-                         f'per-dimension plans); got {method!r}')
-    if not isinstance(backend, str) or (backend != "auto" and backend not in BACKENDS):
-        raise ValueError(f"backend must be one of {', '.join(repr(b) for b in BACKENDS)}; got {backend!r}")
+    check_choice(method, (*METHOD_NAMES, "gprs"), f'method must be "pfr" (exact), "orc" (fixed budget), "auto" or '
+                 f'"gprs" (exact 1-D GPRS, per-dimension plans); got {method!r:.80}')
+    check_choice(backend, (*BACKENDS, "auto"), f"backend must be one of {', '.join(repr(b) for b in BACKENDS)} or "
+                 f"'auto'; got {backend!r:.80}")
     return seed
 
 
 def _check_decode_method(method):
-    if method is not None and (not isinstance(method, str) or (method not in METHOD_NAMES and method != "gprs")):
-        raise ValueError(f'method must be None, "pfr", "orc", "auto" or "gprs"; got {method!r:.80}')
+    if method is not None:
+        check_choice(method, (*METHOD_NAMES, "gprs"), f'method must be None, "pfr", "orc", "auto" or "gprs"; '
+                     f'got {method!r:.80}')
 
 
 def _check_keys(first_item, num_items, plan):

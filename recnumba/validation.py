@@ -17,7 +17,8 @@ from recnumba.random.philox import SEED_LIMIT
 INDEX_LIMIT = 1 << 63   # indices (and every integer option) are int64: n < 2^63
 BLOCK_LIMIT = 1 << 32   # stream keys (block ids) are 32-bit counter words
 
-__all__ = ["INDEX_LIMIT", "BLOCK_LIMIT", "ParameterTypeError", "check_seed", "check_int", "check_block_ids",
+__all__ = [
+    "check_choice","INDEX_LIMIT", "BLOCK_LIMIT", "ParameterTypeError", "check_seed", "check_int", "check_block_ids",
            "check_indices", "check_plan", "check_bits"]
 
 
@@ -43,6 +44,16 @@ def _is_real(value):
 def _kind(value):
     """``value`` for a message: its type and (shortened) repr."""
     return f"{type(value).__name__} {value!r:.80}"
+
+
+def check_choice(value, choices, message):
+    """``value`` if it is one of the strings ``choices``; otherwise ``message`` as a ParameterTypeError
+    (not a string: a wrong kind) or a ValueError (a string that is not one of them)."""
+    if not isinstance(value, str):
+        raise ParameterTypeError(message)
+    if value not in choices:
+        raise ValueError(message)
+    return value
 
 
 def check_seed(seed):

@@ -410,3 +410,19 @@ def test_decode_index_that_orc_cannot_produce():
 def test_extreme_valid_indices_decode_to_finite_samples(index):
     sample = _decode(index=index)
     assert sample.shape == (3,) and np.all(np.isfinite(sample))
+
+
+@pytest.mark.parametrize("argument", ["method", "weights", "backend", "code"])
+@pytest.mark.parametrize("bad", [3, None, ["pfr"], b"pfr"])
+def test_string_options_of_the_wrong_kind_are_parameter_type_errors(argument, bad):
+    """A non-string where a choice of strings belongs is a wrong kind (TypeError, also ValueError);
+    an unknown string is a plain ValueError."""
+    if argument == "weights" and bad is None:
+        return  # None means the default weights
+    prior = rn.Gaussian(np.zeros(2), np.ones(2))
+    target = rn.Gaussian([0.1, 0.2], [0.5, 0.5])
+    with pytest.raises(rn.ParameterTypeError, match=argument):
+        rn.encode(target, prior, 1, **{argument: bad})
+    with pytest.raises(ValueError, match=argument) as info:
+        rn.encode(target, prior, 1, **{argument: "no-such-choice"})
+    assert not isinstance(info.value, TypeError)

@@ -41,6 +41,7 @@ import numpy as np
 from recnumba.coding.bits import BitReader, BitWriter
 from recnumba.coding.elias import CODES as ELIAS_CODES
 from recnumba.coding.elias import delta_length, read_delta, write_delta
+from recnumba.validation import check_choice
 
 __all__ = [
     "INDEX_CODES",
@@ -81,8 +82,7 @@ class BlockCode(NamedTuple):
 
 def check_index_code(code, num_samples=0):
     """``code`` if it names an index code usable here, else ValueError naming ``code``."""
-    if not isinstance(code, str) or code not in INDEX_CODES:
-        raise ValueError(f"code must be one of {list(INDEX_CODES)} (a string); got {code!r:.80}")
+    check_choice(code, INDEX_CODES, f"code must be one of {list(INDEX_CODES)} (a string); got {code!r:.80}")
     if code == "fixed" and not num_samples:
         raise ValueError('code="fixed" needs method="orc" (an index bound); use code="delta" or "two-part" for PFR')
     return code
