@@ -83,8 +83,8 @@ def fit_images(cfg, prior, images_uint8, beta, steps=2000, seed=0, lr=1e-3, lr_s
                control: KlControl | None = None, init=None, log_every=0, log=print, mask=None):
     """Fit the posteriors of ``images_uint8`` (B, H, W, 3) under ``prior`` for ``steps`` Adam steps.
 
-    init: optional (loc, std) arrays (B, P) to start from (else the prior mean plus the SIREN uniform
-    init, std = std_ratio * prior std). mask: optional (B, P) bool, True where a weight is fixed (already
+    init: optional (loc, std) arrays (B, P) to start from; or "prior": loc = the prior mean, std =
+    std_ratio * prior std; default (None): the prior mean plus the SIREN uniform init, the same std. mask: optional (B, P) bool, True where a weight is fixed (already
     coded: its loc is held, its KL is not counted); used by progressive fine-tuning.
     """
     torch.manual_seed(seed)
@@ -94,6 +94,11 @@ def fit_images(cfg, prior, images_uint8, beta, steps=2000, seed=0, lr=1e-3, lr_s
     tg = model.images_to_targets(images_uint8)
     if init is None:
         post = model.Posterior.init(cfg, prior, B, seed=seed + 1, std_ratio=std_ratio)
+    elif isinstance(init, str):
+        if init != "prior":
+            raise ValueError(f"init must be None, 'prior' or (loc, std), got {init!r}")
+        p_loc, p_std = prior.torch()
+        post = model.Posterior(p_loc.expand(B, -1).clone(), (p_std * std_ratio).expand(B, -1).clone())
     else:
         post = model.Posterior(torch.as_tensor(init[0], dtype=torch.float32),
                                torch.as_tensor(init[1], dtype=torch.float32))
