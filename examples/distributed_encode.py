@@ -48,6 +48,17 @@ def timed(function, *args, **kwargs):
     return out, time.perf_counter() - started
 
 
+def cpu_seconds():
+    """CPU time (user + system) of this process, all its threads."""
+    times = os.times()
+    return times.user + times.system
+
+
+def cluster_cpu_seconds(client):
+    """CPU seconds of every worker process plus this one (the client and its scheduler threads)."""
+    return sum(client.run(cpu_seconds).values()) + cpu_seconds()
+
+
 def cpu_name():
     try:
         with open("/proc/cpuinfo") as handle:
@@ -70,21 +81,28 @@ def main(argv=None):
     parser.add_argument("--json", type=pathlib.Path)
     args = parser.parse_args(argv)
 
+    load_at_start = round(os.getloadavg()[0], 2)
     loc, scale = posteriors(args.items, args.dim)
     prior = rn.Gaussian(np.zeros(args.dim), np.ones(args.dim))
     codec = rn.Codec.fit(loc[:2000], scale[:2000], prior, seed=11, block_bits=24.0, margin_bits=6.0,
                          num_samples=args.num_samples, code=args.code)
     codec.decompress(codec.compress(loc[:100], scale[:100]))  # compile (or load) the kernels here first
 
+    cpu = cpu_seconds()
     records, single_encode = timed(codec.compress, loc, scale)
+    single_encode_cpu, cpu = cpu_seconds() - cpu, cpu_seconds()
     samples, single_decode = timed(codec.decompress, records)
+    single_decode_cpu = cpu_seconds() - cpu
 
     started = time.perf_counter()
     with distributed.local_client(n_workers=args.workers) as client:
         startup = time.perf_counter() - started
         _, warm = timed(distributed.warm_up, codec, client)
+        cpu = cluster_cpu_seconds(client)
         got, dist_encode = timed(distributed.compress, codec, loc, scale, client, chunk_items=args.chunk)
+        dist_encode_cpu, cpu = cluster_cpu_seconds(client) - cpu, cluster_cpu_seconds(client)
         got_samples, dist_decode = timed(distributed.decompress, codec, got, client, chunk_items=args.chunk)
+        dist_decode_cpu = cluster_cpu_seconds(client) - cpu
         stats = distributed.kernel_stats(client)
 
     bits = rn.Codec.record_bits(records)
@@ -92,7 +110,10 @@ def main(argv=None):
         "machine": f"{os.cpu_count()}-core {cpu_name()}",
         "items": args.items, "dim": args.dim, "code": codec.code, "blocks": codec.num_blocks, "num_samples": args.num_samples,
         "workers": args.workers, "chunk_items": args.chunk, "recnumba_threads_single": rn.get_num_threads(),
+        "load_average_1min_at_start": load_at_start, "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "single_encode_s": round(single_encode, 2), "single_decode_s": round(single_decode, 2),
+        "single_encode_cpu_s": round(single_encode_cpu, 2), "single_decode_cpu_s": round(single_decode_cpu, 2),
+        "distributed_encode_cpu_s": round(dist_encode_cpu, 2), "distributed_decode_cpu_s": round(dist_decode_cpu, 2),
         "cluster_startup_s": round(startup, 2), "cluster_warm_up_s": round(warm, 2),
         "distributed_encode_s": round(dist_encode, 2), "distributed_decode_s": round(dist_decode, 2),
         "records_identical": got == records, "samples_identical": got_samples.tobytes() == samples.tobytes(),
@@ -102,10 +123,12 @@ def main(argv=None):
     print(f"{args.items} items, {args.dim}-D, {codec.num_blocks} block(s), ORC 2^{np.log2(args.num_samples):.0f}, "
           f"code {codec.code!r}, on a {result['machine']}")
     print(f"  one process ({rn.get_num_threads()} recnumba threads): encode {single_encode:.1f} s "
-          f"({args.items / single_encode:,.0f} items/s), decode {single_decode:.2f} s")
+          f"({args.items / single_encode:,.0f} items/s, {single_encode_cpu:.1f} CPU s), decode {single_decode:.2f} s "
+          f"({single_decode_cpu:.1f} CPU s)")
     print(f"  LocalCluster ({args.workers} workers x 1 thread, chunks of {args.chunk}): start {startup:.1f} s, "
-          f"warm-up {warm:.2f} s, encode {dist_encode:.1f} s ({args.items / dist_encode:,.0f} items/s), "
-          f"decode {dist_decode:.2f} s")
+          f"warm-up {warm:.2f} s, encode {dist_encode:.1f} s ({args.items / dist_encode:,.0f} items/s, "
+          f"{dist_encode_cpu:.1f} CPU s), decode {dist_decode:.2f} s ({dist_decode_cpu:.1f} CPU s)")
+    print(f"  load average (1 min) {load_at_start} at the start, {result['load_average_1min_at_end']} at the end")
     print(f"  records identical: {result['records_identical']}, samples identical: {result['samples_identical']}, "
           f"compilations per worker: {list(result['worker_compilations'].values())}")
     print(f"  {bits.mean():.1f} bits per record vs {result['mean_rate_bits']:.1f} bits of KL per item")

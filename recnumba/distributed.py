@@ -42,8 +42,9 @@ most once (numba keeps it in memory for the process's lifetime) and not at all w
 cache next to the installed package already holds it, e.g. after any earlier run on that machine
 (``python -m recnumba demo``, a first ``codec.compress``); then a worker's first task only loads the
 kernels (about a second). :func:`kernel_stats` returns, per worker, the number of numba compilations
-it ran for recnumba tasks (counted with numba's ``"numba:compile"`` event, which fires only for a
-real compilation, never for a cache load) and its pid; tests/test_distributed.py checks it is 0 with
+in that worker process since recnumba.distributed first ran there (counted with numba's
+``"numba:compile"`` event, which fires only for a real compilation, never for a cache load; any numba
+function counts, so tasks of your own that compile show up too) and its pid; tests/test_distributed.py checks it is 0 with
 a warm cache and stays 0 on a second call. A cluster on machines that share no file system with a
 warm cache compiles once per worker on its first task; to pay that before the data arrives, call
 :func:`warm_up`.
@@ -114,8 +115,9 @@ def _worker_stats():
 
 
 def kernel_stats(client):
-    """``{worker address: {"pid", "compiled", "compiled_names"}}``: numba compilations per worker since
-    recnumba.distributed first ran there (0 when the disk cache was warm)."""
+    """``{worker address: {"pid", "compiled", "compiled_names"}}``: numba compilations per worker process
+    since recnumba.distributed first ran there (0 when the disk cache was warm; the first 200 compiled
+    functions' names)."""
     _check_client_object(client)
     return client.run(_worker_stats)
 
@@ -260,17 +262,6 @@ def _default_chunk(count, client):
     return max(1, min(MAX_CHUNK_ITEMS, math.ceil(count / (2 * _num_workers(client)))))
 
 
-def _run(tasks, client):
-    """Results of a list of dask delayed objects, in order."""
-    import dask
-
-    if not tasks:
-        return []
-    if isinstance(client, str):
-        return list(dask.compute(*tasks, scheduler=client))
-    return client.gather(client.compute(tasks))
-
-
 # ---------------------------------------------------------------------------- inputs
 
 def _as_dask_rows(value, name, chunk_items):
@@ -323,7 +314,8 @@ def compress(codec, loc, scale, client=None, *, first_item=0, return_samples=Fal
     ----------
     codec : recnumba.Codec
     loc, scale : dask arrays (N, D) chunked along items, or arrays (numpy, torch, ...) of that shape
-        The posteriors' two parameter arrays (see ``Codec.compress``).
+        The posteriors' two parameter arrays (see ``Codec.compress``). Non-dask arrays are cut into
+        chunks of ``chunk_items`` rows and scattered to the workers (not embedded in the graph).
     client : dask.distributed.Client, scheduler name, or None
         Where to run (module docstring); None starts a LocalCluster for the call.
     first_item : int >= 0
@@ -338,32 +330,38 @@ def compress(codec, loc, scale, client=None, *, first_item=0, return_samples=Fal
     list of N bytes, or (records, samples).
     """
     _require_dask()
-    import dask
+    import dask.array as da
 
     codec = _check_codec(codec)
     client = _check_client(client)
     chunk_items = _check_chunk(chunk_items)
     if not isinstance(return_samples, (bool, np.bool_)):
         raise TypeError(f"return_samples must be True or False; got {return_samples!r}")
-    with _client_for(client) as run_on:
+    lazy = isinstance(loc, da.Array) or isinstance(scale, da.Array)
+    if lazy:
         probe = loc if hasattr(loc, "shape") else np.asarray(loc)
         count = int(probe.shape[0]) if len(probe.shape) == 2 else 1
-        chunk = chunk_items or _default_chunk(count, run_on)
-        rows = _as_dask_rows(loc, "loc", chunk)
-        other = _as_dask_rows(scale, "scale", chunk)
-        if tuple(other.shape) != tuple(rows.shape):
-            raise ValueError(f"loc and scale must have the same shape (N, D); got {tuple(rows.shape)} and "
-                             f"{tuple(other.shape)}")
-        if rows.shape[1] != codec.dim:
-            raise ValueError(f"loc and scale must have shape (N, {codec.dim}) (the codec's dimension); got "
-                             f"{tuple(rows.shape)}")
+        chunk = chunk_items or _default_chunk(count, client)
+        rows, other = _as_dask_rows(loc, "loc", chunk), _as_dask_rows(scale, "scale", chunk)
+    else:
+        rows, other = _as_rows(loc, "loc"), _as_rows(scale, "scale")
+    if tuple(other.shape) != tuple(rows.shape):
+        raise ValueError(f"loc and scale must have the same shape (N, D); got {tuple(rows.shape)} and "
+                         f"{tuple(other.shape)}")
+    if rows.shape[1] != codec.dim:
+        raise ValueError(f"loc and scale must have shape (N, {codec.dim}) (the codec's dimension); got "
+                         f"{tuple(rows.shape)}")
+    first_item = _check_first_item(first_item, int(rows.shape[0]))
+    if lazy:
         other = other.rechunk(rows.chunks)
-        first_item = _check_first_item(first_item, int(rows.shape[0]))
-        shared = dask.delayed(codec, pure=True)
-        task = dask.delayed(_compress_chunk, pure=True)
-        tasks = [task(shared, a, b, first_item + offset, bool(return_samples))
-                 for a, b, offset in zip(rows.to_delayed()[:, 0], other.to_delayed()[:, 0], _offsets(rows.chunks[0]))]
-        results = _run(tasks, run_on)
+        calls = [(a, b, first_item + offset, bool(return_samples)) for a, b, offset in
+                 zip(rows.to_delayed()[:, 0], other.to_delayed()[:, 0], _offsets(rows.chunks[0]))]
+    else:
+        chunk = chunk_items or _default_chunk(rows.shape[0], client)
+        calls = [(rows[start:start + chunk], other[start:start + chunk], first_item + start, bool(return_samples))
+                 for start in range(0, rows.shape[0], chunk)]
+    with _client_for(client) as run_on:
+        results = _execute(_compress_chunk, codec, calls, run_on, lazy, scatter=2)
     records = [record for part, _ in results for record in part]
     if not return_samples:
         return records
@@ -373,9 +371,9 @@ def compress(codec, loc, scale, client=None, *, first_item=0, return_samples=Fal
 
 def decompress(codec, records, client=None, *, first_item=0, chunk_items=None):
     """``codec.decompress(records, first_item=first_item)`` on dask workers: float64 numpy (N, D),
-    bit-identical to a single process (``records``: a list of bytes; chunks of ``chunk_items``)."""
+    bit-identical to a single process (``records``: a list of bytes; chunks of ``chunk_items``,
+    scattered to the workers)."""
     _require_dask()
-    import dask
 
     codec = _check_codec(codec)
     client = _check_client(client)
@@ -387,13 +385,45 @@ def decompress(codec, records, client=None, *, first_item=0, chunk_items=None):
         if not isinstance(record, (bytes, bytearray, memoryview)):
             raise TypeError(f"records[{i}] must be bytes; got {type(record).__name__}")
     first_item = _check_first_item(first_item, len(records))
+    chunk = chunk_items or _default_chunk(len(records), client)
+    calls = [([bytes(r) for r in records[start:start + chunk]], first_item + start)
+             for start in range(0, len(records), chunk)]
     with _client_for(client) as run_on:
-        chunk = chunk_items or _default_chunk(len(records), run_on)
-        shared = dask.delayed(codec, pure=True)
-        task = dask.delayed(_decompress_chunk, pure=True)
-        tasks = [task(shared, [bytes(r) for r in records[start:start + chunk]], first_item + start)
-                 for start in range(0, len(records), chunk)]
-        parts = _run(tasks, run_on)
+        parts = _execute(_decompress_chunk, codec, calls, run_on, False, scatter=1)
     if not parts:
         return np.empty((0, codec.dim), dtype=np.float64)
     return np.concatenate(parts)
+
+
+def _as_rows(value, name):
+    array = as_float_array(value, name)
+    if array.ndim == 1:
+        array = array[None]
+    if array.ndim != 2:
+        raise ValueError(f"{name} must have shape (N, D) (one row per item); got {array.shape}")
+    return array
+
+
+def _execute(function, codec, calls, client, lazy, scatter):
+    """``[function(codec, *call) for call in calls]`` on ``client``, in order.
+
+    A scheduler name runs dask.delayed tasks locally. On a distributed client, dask-array chunks
+    (``lazy``) stay in the graph; otherwise the first ``scatter`` arguments of each call (the data)
+    are scattered to the workers first, and the codec is broadcast once.
+    """
+    import dask
+
+    if not calls:
+        return []
+    if isinstance(client, str) or lazy:
+        shared = dask.delayed(codec, pure=True)
+        task = dask.delayed(function, pure=True)
+        tasks = [task(shared, *call) for call in calls]
+        if isinstance(client, str):
+            return list(dask.compute(*tasks, scheduler=client))
+        return client.gather(client.compute(tasks))
+    shared = client.scatter(codec, broadcast=True, hash=False)
+    data = client.scatter([part for call in calls for part in call[:scatter]], hash=False)
+    futures = [client.submit(function, shared, *data[i * scatter:(i + 1) * scatter], *call[scatter:], pure=False)
+               for i, call in enumerate(calls)]
+    return client.gather(futures)

@@ -159,3 +159,17 @@ def test_default_client_is_a_local_cluster(codec, data, expected):
     loc, scale = data
     records, _ = expected
     assert distributed.compress(codec, loc[:60], scale[:60], first_item=7) == records[:60]
+
+
+def test_readme_snippet_runs(codec, data):
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("### Datasets on a dask cluster", 1)[1]
+    block = re.search(r"```py\n(.*?)```", section, flags=re.S).group(1)
+    loc, scale = data
+    namespace = {"codec": codec, "big_loc": loc, "big_scale": scale}
+    exec(compile(block, "README.md (Datasets on a dask cluster)", "exec"), namespace)
+    assert namespace["records"] == codec.compress(loc, scale)
+    assert namespace["samples"].tobytes() == codec.decompress(namespace["records"]).tobytes()

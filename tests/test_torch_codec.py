@@ -89,3 +89,13 @@ def test_torch_vae_example_runs():
     assert result["images"] == 12 and result["z_type"].startswith("torch.Tensor torch.float64")
     assert result["mean_record_bits"] > 0 and result["mean_rate_bits"] > 0
     assert result["codec_file_bytes"] > 100
+
+
+def test_readme_pytorch_snippet_runs():
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("### Using recnumba from PyTorch", 1)[1]
+    block = re.search(r"```py\n(.*?)```", section, flags=re.S).group(1)
+    exec(compile(block, "README.md (Using recnumba from PyTorch)", "exec"), {})
