@@ -173,3 +173,20 @@ def test_readme_snippet_runs(codec, data):
     exec(compile(block, "README.md (Datasets on a dask cluster)", "exec"), namespace)
     assert namespace["records"] == codec.compress(loc, scale)
     assert namespace["samples"].tobytes() == codec.decompress(namespace["records"]).tobytes()
+
+
+def test_distributed_encode_example_runs(tmp_path):
+    import json
+    import pathlib
+    import sys
+
+    examples = str(pathlib.Path(__file__).resolve().parent.parent / "examples")
+    sys.path.insert(0, examples)
+    try:
+        import distributed_encode
+    finally:
+        sys.path.remove(examples)
+    out = tmp_path / "run.json"
+    result = distributed_encode.main(["--items", "600", "--chunk", "200", "--num-samples", "256", "--json", str(out)])
+    assert result["records_identical"] and result["samples_identical"]
+    assert json.loads(out.read_text())["items"] == 600
