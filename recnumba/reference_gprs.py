@@ -52,10 +52,16 @@ class Stretch:
 
     @staticmethod
     def _log_mass(centre, half):
-        """ln P(|Z - centre| <= half), Z ~ N(0, 1), in the tail where the interval lies."""
-        from scipy import special
+        """ln P(|Z - centre| <= half), Z ~ N(0, 1): log_ndtr differences in the tail where the interval
+        lies, or (narrow intervals, whose endpoints would carry the centre's rounding) quad around it."""
+        from scipy import integrate, special
 
         centre = abs(centre)
+        if half < 0.5:
+            top = -0.5 * max(centre - half, 0.0) ** 2
+            value, _ = integrate.quad(lambda y: math.exp(-0.5 * (centre + y) ** 2 - top), -half, half,
+                                      epsabs=0.0, epsrel=2e-14)
+            return math.log(value) + top - 0.5 * math.log(2.0 * math.pi)
         upper, lower = special.log_ndtr(-(centre - half)), special.log_ndtr(-(centre + half))
         return upper + math.log(-math.expm1(lower - upper))
 

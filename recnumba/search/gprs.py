@@ -55,7 +55,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from recnumba.numerics.gaussian_math import log1mexp, log_std_interval_mass, log_sup_ratio, ndtri_fast
+from recnumba.numerics.gaussian_math import log_std_interval_mass, log_sup_ratio, ndtri_fast
 from recnumba.numerics.portable import mul_rn
 from recnumba.random.philox import private_uniform_pair, shared_uniform_pair
 from recnumba.search.params import STATUS_INDEX_OVERFLOW, STATUS_INTERRUPTED, STATUS_MAX_STEPS, STATUS_OK
@@ -98,8 +98,10 @@ LOG_S_NEGLIGIBLE = -40.0
 #: Absolute error allowed per panel besides the relative SIGMA_TOLERANCE: an error dS in S changes an
 #: acceptance probability by at most dS (the density of every arrival time is at most 1).
 SIGMA_ABS_TOLERANCE = 1e-20
-#: Closed form of F^ from here up (its cancellation costs a few D_inf ulp here, no more above).
+#: Closed form of F^ from here up (its cancellation costs a few D_inf ulp here, no more above); below,
+#: wherever its estimated rounding error is under CLOSED_FORM_ERROR, else the cancellation-free integral.
 U_CLOSED = 1.0
+CLOSED_FORM_ERROR = 5e-14
 MAX_PANELS = 2048
 _STACK = 2 * MAX_PANELS + 128
 _LOG_SQRT_2PI = 0.91893853320467274178
@@ -187,26 +189,39 @@ def gprs_target(a, b):
 @njit(cache=True)
 def _log_inner(u, tg, relative):
     """ln G(u), G(u) = integral_{-1}^{1} expm1(u^2 (1 - z^2)) / u^2 phi(x* + kappa u z) dz, or ln G(u)/G(0)
-    with ``relative`` (G(0) = 4/3 phi(x*)); 16-point Gauss-Legendre on sub-panels of [-1, 1]."""
+    with ``relative`` (G(0) = 4/3 phi(x*)).
+
+    16-point Gauss-Legendre on sub-panels of the window of z where the exponent -(x* + kappa u z)^2 / 2
+    is within 40 of its largest value (outside, the integrand is below e^-40 of its peak: a relative
+    error under 1e-17); the sub-panels are narrow enough that the exponent changes by at most about 6
+    across half of one (16 points integrate e^{beta z} on [-1, 1] to 1e-15 up to beta ~ 8).
+    """
     xs = tg.x_star
     ku = tg.kappa * u
-    sub = 1 + int(0.5 * ku * (1.0 + abs(xs)))
-    if sub > 64:
-        sub = 64
-    shift = 0.5 * xs * xs if relative else 0.0
     zc = -xs / ku if ku > 0.0 else 0.0
     if zc > 1.0:
         zc = 1.0
     if zc < -1.0:
         zc = -1.0
-    top = shift - 0.5 * (xs + ku * zc) * (xs + ku * zc)  # the largest exponent over [-1, 1]
+    tc = xs + ku * zc
+    shift = 0.5 * xs * xs if relative else 0.0
+    top = shift - 0.5 * tc * tc  # the largest exponent over [-1, 1]
+    z_lo, z_hi = -1.0, 1.0
+    reach = math.sqrt(tc * tc + 80.0)  # |x* + kappa u z| beyond this: exponent below top - 40
+    if ku > 0.0:
+        z_lo = max(-1.0, (-reach - xs) / ku)
+        z_hi = min(1.0, (reach - xs) / ku)
+    slope = ku * min(reach, abs(xs) + ku)  # the exponent's largest slope in z over the window
+    sub = 1 + int((z_hi - z_lo) * (slope + ku) / 12.0)
+    if sub > 64:
+        sub = 64
     uu = u * u
     tiny = uu < 1e-200
-    width = 2.0 / sub
+    width = (z_hi - z_lo) / sub
     half = 0.5 * width
     total = 0.0
     for j in range(sub):
-        centre = -1.0 + (j + 0.5) * width
+        centre = z_lo + (j + 0.5) * width
         for i in range(8):
             for sign in (-1.0, 1.0):
                 z = centre + sign * half * _GL16_X[i]
@@ -221,19 +236,39 @@ def _log_inner(u, tg, relative):
 
 
 @njit(cache=True)
+def _log_centred_mass(c, h):
+    """ln P(|Z - c| <= h), Z ~ N(0, 1), from the centre and half-width themselves: for a narrow
+    interval the endpoints c -+ h would carry c's rounding (relative error ulp(c) / h), so it is
+    integrated around c, ``phi(c) h sum_i w_i 2 cosh(c h x_i) exp(-h^2 x_i^2 / 2)`` (8-point
+    Gauss-Legendre, as ``gaussian_math.log_std_interval_mass`` does for narrow intervals)."""
+    if h <= 0.5 and h * abs(c) <= 1.0:
+        ch = c * h
+        hh = 0.5 * h * h
+        total = 0.0
+        for i in range(4):
+            x = _GL8_X[i]
+            total += _GL8_W[i] * math.cosh(ch * x) * math.exp(-hh * x * x)
+        return -0.5 * c * c - _LOG_SQRT_2PI + math.log(2.0 * h) + math.log(total)
+    return log_std_interval_mass(c - h, c + h)
+
+
+@njit(cache=True)
 def log_f_hat(u, tg):
     """ln F^(u) = ln(F(r* e^{-u^2}) / r*), F(h) = w_Q(h) - h w_P(h) (nats); -inf at u = 0."""
     if not (u > 0.0):
         return -_INF
-    if u >= U_CLOSED:
-        d = tg.kappa * u
-        dq = tg.kappa_q * u
-        first = log_std_interval_mass(tg.offset - dq, tg.offset + dq) - tg.log_r_star  # ln w_Q / r*
-        if -u * u - first < -40.0:  # e^{-u^2} w_P <= e^{-u^2} is below 1e-17 of w_Q / r*
-            return first
-        second = log_std_interval_mass(tg.x_star - d, tg.x_star + d) - u * u           # ln e^{-u^2} w_P
-        if second < first:
-            return first + log1mexp(second - first)
+    d = tg.kappa * u
+    dq = tg.kappa_q * u
+    first = _log_centred_mass(tg.offset, dq) - tg.log_r_star  # ln w_Q / r*
+    if -u * u - first < -40.0:  # e^{-u^2} w_P <= e^{-u^2} is below 1e-17 of w_Q / r*
+        return first
+    second = _log_centred_mass(tg.x_star, d) - u * u           # ln e^{-u^2} w_P
+    if second < first:
+        # The difference loses (|first| + |second| + 1) ulp / (1 - e^{second - first}) (relative); take it
+        # where that is below CLOSED_FORM_ERROR, else integrate without cancellation.
+        keep = -math.expm1(second - first)
+        if u >= U_CLOSED or (abs(first) + abs(second) + 1.0) * 2.3e-16 < CLOSED_FORM_ERROR * keep:
+            return first + math.log(keep)
     return -u * u + math.log(tg.kappa) + 3.0 * math.log(u) + _log_inner(u, tg, False)
 
 
