@@ -150,7 +150,7 @@ def _raise_for_status(status, steps, limit, targets):
     if code == STATUS_INDEX_OVERFLOW:
         raise ValueError(f"block {block}: the GPRS search path passed depth {kernels.MAX_DEPTH}, beyond which its "
                          f"heap index would leave int64 (KL = {kl:.1f} bits; paths that deep are very rare below "
-                         "about 30 bits): split the latent into less informative dimensions or use a partitioned "
+                         "about 28 bits per dimension): split the latent into less informative dimensions or use a partitioned "
                          "method")
     if code == kernels.STATUS_PRECISION:
         raise ValueError(f"block {block}: the GPRS interval became narrower than float64 can split (after "
