@@ -91,7 +91,7 @@ from recnumba.families import Gaussian, Laplace, Uniform
 from recnumba.families.base import Family, kl_bits, pair_of, supported_pairs
 from recnumba.records import RecordError, RecordHeader, decode_records, encode_records
 from recnumba.search.params import METHOD_NAMES
-from recnumba.validation import BLOCK_LIMIT, INDEX_LIMIT, check_bits, check_int, check_seed
+from recnumba.validation import BLOCK_LIMIT, INDEX_LIMIT, check_bits, check_choice, check_int, check_seed
 
 __all__ = ["Codec", "CodecFileError", "CODEC_FORMAT_VERSION", "DEFAULT_CODE", "epoch_seed"]
 
@@ -190,19 +190,19 @@ class Codec:
             raise ValueError(f"prior must have shape ({plan.dim},) (the plan's dimension; one prior shared by every "
                              f"item); got {prior.shape}")
         seed = check_seed(as_integer(seed, "seed"))
-        if not isinstance(method, str) or method not in METHOD_NAMES:
-            raise ValueError(f'method must be "orc", "pfr" or "auto"; got {method!r:.80}')
+        check_choice(method, METHOD_NAMES, f'method must be "orc", "pfr" or "auto"; got {method!r:.80}')
         if num_samples is not None:
             num_samples = check_int(as_integer(num_samples, "num_samples"), "num_samples", minimum=1)
             if method == "pfr":
                 raise ValueError('num_samples is the ORC budget; pass method="orc" or "auto", or drop num_samples')
         elif method != "pfr":
             num_samples = DEFAULT_NUM_SAMPLES
-        if not isinstance(backend, str) or (backend != "auto" and backend not in BACKENDS):
-            raise ValueError(f"backend must be one of {', '.join(repr(b) for b in ('auto',) + tuple(BACKENDS))}; "
-                             f"got {backend!r:.80}")
-        if not (weights is None or isinstance(weights, str)) or weights not in (None, "ratio", "target", "auto"):
-            raise ValueError(f'weights must be "ratio", "target", "auto" or None; got {weights!r:.80}')
+        check_choice(backend, ("auto",) + tuple(BACKENDS),
+                     f"backend must be one of {', '.join(repr(b) for b in ('auto',) + tuple(BACKENDS))}; "
+                     f"got {backend!r:.80}")
+        if weights is not None:
+            check_choice(weights, ("ratio", "target", "auto"),
+                         f'weights must be "ratio", "target", "auto" or None; got {weights!r:.80}')
         max_steps = check_int(as_integer(max_steps, "max_steps"), "max_steps", minimum=1)
         exact_bound_bits = check_bits(exact_bound_bits, "exact_bound_bits")
         if chunk is not None:

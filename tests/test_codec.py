@@ -434,3 +434,11 @@ def test_decompress_errors(codec, data):
         except RecordError:
             failures += 1
     assert failures >= len(records) - 1
+
+
+def test_non_string_choices_are_wrong_kinds(plan, prior):
+    for options in (dict(method=3), dict(backend=None), dict(weights=1), dict(code=5)):
+        with pytest.raises(TypeError):
+            rn.Codec(prior, plan, 1, **options)
+        with pytest.raises(ValueError):  # ParameterTypeError is both
+            rn.Codec(prior, plan, 1, **options)
