@@ -16,9 +16,9 @@ def build_parser():
         description=(
             "Exact PFR, plain vs partitioned, on 5-D Gaussian targets with D_inf from 8 to 20 bits, "
             "its index code lengths, and ORC bias vs candidate budget on an 8-D target with KL = 12 "
-            "bits. Prints tables and writes recnumba_demo.png (needs matplotlib). Measured on a 2-core "
-            "AMD EPYC VM shared with other jobs: about 50 s on a first run (numba compiles its kernels), "
-            "about 15 s once they are cached."
+            "bits. Prints tables and writes recnumba_demo.png (needs matplotlib). Measured on an idle 2-core "
+            "AMD EPYC VM: about 25 s on a first run (numba compiles its kernels), 6-8 s once they are "
+            "cached (about twice that on a busy machine)."
         ),
     )
     demo.add_argument("--out", default=".", metavar="DIR", help="folder for recnumba_demo.png (default: .)")
