@@ -19,9 +19,12 @@ In the level variable u (h = r* e^{-u^2}) and with ``F^(u) = F / r*`` (r* cancel
 
 which falls from +inf at the mode (S ~ c0 / u, ``c0 = 3 / (2 kappa phi(x*))``) to ~ r* e^{-u^2}. The
 acceptance test is ``ln T < ln S(u(X))``. The sender tabulates ln S per target (``SigmaTable``):
-adaptive 8-point Gauss-Legendre panels, each accepted once its error estimate (whole panel against
-its two halves) is below ``SIGMA_TOLERANCE`` (1e-13) of S at its lower edge or ``SIGMA_ABS_TOLERANCE``
-(1e-20: an error dS moves an acceptance probability by at most dS), from ``u_max`` (S < e^-40 there:
+adaptive 8-point Gauss-Legendre panels (in u up to u = 8, in w = u^2 above, where the integrand
+e^{-w} / F^ varies on unit scale however large u is), each accepted once its error estimate (whole
+panel against its two halves) is below ``SIGMA_TOLERANCE`` (1e-13; or the integrand's own rounding,
+about 8 ulp (ln r* + u^2), where that is larger: the level of a point is a difference of numbers that
+large) of S at its lower edge or ``SIGMA_ABS_TOLERANCE`` (1e-20: an error dS moves an acceptance
+probability by at most dS), from ``u_max`` (S < e^-40 there:
 no arrival is that early, since T >= -ln(1 - v) > e^-36.8 for a 53-bit uniform v, so the cut is
 exact) down to ``u_zero``, and below ``u_zero`` the expansion
 ``S(s) = S(u_zero) + c0 integral_s^u_zero du / (u^2 G(u)/G(0))`` with the smooth ratio G(u)/G(0) (no
@@ -114,6 +117,13 @@ U_CLOSED = 1.0
 CLOSED_FORM_ERROR = 5e-14
 MAX_PANELS = 2048
 _STACK = 2 * MAX_PANELS + 128
+#: S is integrated in u up to U_W and in w = u^2 above (its integrand there, e^{-w} / F^(sqrt w),
+#: varies on unit scale in w however large u is: an almost flat ratio puts every query near u ~ 1000,
+#: where e^{-u^2} changes by e^-2000 per unit of u). Coarse panels: halvings of u below 1, steps of
+#: U_STEP in u up to U_W, steps of W_STEP in w above; the adaptive test refines them.
+U_W = 8.0
+U_STEP = 0.5
+W_STEP = 2.0
 _LOG_SQRT_2PI = 0.91893853320467274178
 _LN2 = 0.6931471805599453094
 _INF = math.inf
@@ -143,22 +153,30 @@ class GprsTarget(NamedTuple):
 
 
 class SigmaTable(NamedTuple):
-    """ln S on panels [lo[k], hi[k]], k = 0..count-1 from the top (u_max) downwards, built lazily.
+    """ln S on panels k = 0..count-1 from the top (u_max) downwards, built lazily.
 
-    ``log_s_hi[k]``, ``log_s_lo[k]``: ln S at the panel's edges. The panels still to be tested wait
-    on a stack (``stack_*``, lowest at the bottom); ``extend_sigma_table`` processes it down to the
-    point asked for, so a target whose queries stay far from its mode never pays for the panels
-    near it. ``state``: [count, stack depth, status]; ``values``: [ln S at the lowest panel so far,
-    u_max, ln S(u_max) (tail estimate)].
+    Panel k covers [lo[k], hi[k]] in u (for the lookup); it was integrated in the variable ``in_w[k]``
+    names (u below 1, w = u^2 above) between ``a[k]`` and ``c[k]`` (its edges in that variable);
+    ``log_s_hi[k]``, ``log_s_lo[k]``: ln S at its upper and lower edge. Panels still to be tested wait
+    on a stack (``stack_*``); the coarse initial panels are generated from the top down as the stack
+    runs dry, so a target whose queries stay far below its mode in u never pays for the panels near it
+    (nor for the millions of unit panels of w an almost flat ratio would need in all). ``state``:
+    [count, stack depth, status, phase of the initial panels (0: w, 1: u, 2: none left)];
+    ``values``: [ln S at the lowest panel so far, u_max, ln S(u_max) (tail estimate), the next initial
+    panel's top edge (in its variable)].
     """
 
     lo: np.ndarray
     hi: np.ndarray
+    a: np.ndarray
+    c: np.ndarray
+    in_w: np.ndarray
     log_s_hi: np.ndarray
     log_s_lo: np.ndarray
-    stack_lo: np.ndarray
-    stack_hi: np.ndarray
+    stack_a: np.ndarray
+    stack_c: np.ndarray
     stack_value: np.ndarray
+    stack_in_w: np.ndarray
     state: np.ndarray
     values: np.ndarray
 
@@ -283,14 +301,16 @@ def log_f_hat(u, tg):
 
 
 @njit(cache=True)
-def _log_f(u, tg):
-    """ln f(u) = ln(2 u e^{-u^2} / F^(u)), the integrand of S."""
-    return _LN2 + math.log(u) - u * u - log_f_hat(u, tg)
+def _log_f(x, tg, in_w):
+    """ln of S's integrand: in u, f(u) = 2 u e^{-u^2} / F^(u); in w = u^2, e^{-w} / F^(sqrt w)."""
+    if in_w:
+        return -x - log_f_hat(math.sqrt(x), tg)
+    return _LN2 + math.log(x) - x * x - log_f_hat(x, tg)
 
 
 @njit(cache=True)
-def _log_gl8(lo, hi, tg):
-    """ln integral_lo^hi f (8-point Gauss-Legendre, log-sum-exp)."""
+def _log_gl8(lo, hi, tg, in_w):
+    """ln integral_lo^hi of S's integrand in the variable ``in_w`` names (8-point Gauss-Legendre, log-sum-exp)."""
     half = 0.5 * (hi - lo)
     if not (half > 0.0):
         return -_INF
@@ -299,7 +319,7 @@ def _log_gl8(lo, hi, tg):
     total = 0.0
     for i in range(4):
         for sign in (-1.0, 1.0):
-            value = _log_f(centre + sign * half * _GL8_X[i], tg)
+            value = _log_f(centre + sign * half * _GL8_X[i], tg, in_w)
             if value > top:
                 total = total * math.exp(top - value) + _GL8_W[i] if top > -_INF else _GL8_W[i]
                 top = value
@@ -335,94 +355,147 @@ def _log_s_singular(s, tg, log_s_zero):
 
 @njit(cache=True)
 def build_sigma_table(tg):
-    """A ``SigmaTable`` of one target with its upper end found and its first panels on the stack
-    (see the module docstring); ``log_sigma`` extends it as queries need."""
+    """A ``SigmaTable`` of one target with its upper end found (see the module docstring); ``log_sigma``
+    builds its panels as the queries need them."""
     lo = np.empty(MAX_PANELS, dtype=np.float64)
     hi = np.empty(MAX_PANELS, dtype=np.float64)
+    a = np.empty(MAX_PANELS, dtype=np.float64)
+    c = np.empty(MAX_PANELS, dtype=np.float64)
+    in_w = np.empty(MAX_PANELS, dtype=np.bool_)
     log_s_hi = np.empty(MAX_PANELS, dtype=np.float64)
     log_s_lo = np.empty(MAX_PANELS, dtype=np.float64)
-    stack_lo = np.empty(_STACK, dtype=np.float64)
-    stack_hi = np.empty(_STACK, dtype=np.float64)
+    stack_a = np.empty(_STACK, dtype=np.float64)
+    stack_c = np.empty(_STACK, dtype=np.float64)
     stack_value = np.empty(_STACK, dtype=np.float64)
-    state = np.zeros(3, dtype=np.int64)
-    values = np.empty(3, dtype=np.float64)
-    table = SigmaTable(lo, hi, log_s_hi, log_s_lo, stack_lo, stack_hi, stack_value, state, values)
-    u0 = tg.u_zero
+    stack_in_w = np.empty(_STACK, dtype=np.bool_)
+    state = np.zeros(4, dtype=np.int64)
+    values = np.empty(4, dtype=np.float64)
+    table = SigmaTable(lo, hi, a, c, in_w, log_s_hi, log_s_lo, stack_a, stack_c, stack_value, stack_in_w, state,
+                       values)
     # Upper end: S(u) <= e^{-u^2} / F^(u) (F^ grows with u).
-    u_max = 1.0 if u0 < 0.5 else 2.0 * u0
+    u_max = 1.0 if tg.u_zero < 0.5 else 2.0 * tg.u_zero
+    below = 0.0
     while -u_max * u_max - log_f_hat(u_max, tg) > LOG_S_NEGLIGIBLE:
+        below = u_max
         u_max *= 1.25
-        if u_max > 1e6:
+        if u_max > 1e9:
             state[2] = STATUS_SIGMA
             return table
+    # Bisect back towards the cut (an almost flat ratio puts it near u ~ 1000, where a factor 1.25 in u
+    # would add ~10^5 units of w, i.e. of panels, above it).
+    for _ in range(100):
+        if -u_max * u_max - log_f_hat(u_max, tg) > LOG_S_NEGLIGIBLE - 5.0 or u_max - below <= 1e-12 * u_max:
+            break
+        middle = 0.5 * (below + u_max)
+        if -middle * middle - log_f_hat(middle, tg) > LOG_S_NEGLIGIBLE:
+            below = middle
+        else:
+            u_max = middle
     log_top = -u_max * u_max - log_f_hat(u_max, tg)
     values[0] = log_top
     values[1] = u_max
     values[2] = log_top
-    # Initial panels: geometric from u_zero up to 1, steps of 1/2 above; pushed lowest first, so the
-    # top is processed first and S accumulates downwards. Their integrals are evaluated when popped.
-    depth = 0
-    edge = u0
-    while edge < u_max and depth < _STACK // 4:
-        nxt = 2.0 * edge if edge < 1.0 else edge + 0.5
-        if edge < 1.0 and nxt > 1.0:
-            nxt = min(u_max, 1.0)
-        if nxt > u_max:
-            nxt = u_max
-        stack_lo[depth] = edge
-        stack_hi[depth] = nxt
-        stack_value[depth] = math.nan
-        depth += 1
-        edge = nxt
-    state[1] = depth
+    if u_max > U_W:
+        state[3] = 0
+        values[3] = u_max * u_max
+    else:
+        state[3] = 1
+        values[3] = u_max
     return table
 
 
 @njit(cache=True)
+def _push_initial_panel(table, tg):
+    """Push the next coarse panel below the ones generated so far (steps of W_STEP in w down to U_W^2,
+    of U_STEP in u down to 1, then halvings of u down to u_zero). False when none is left."""
+    state, values = table.state, table.values
+    depth = state[1]
+    top = values[3]
+    if state[3] == 0:  # in w
+        bottom = top - W_STEP
+        if bottom < U_W * U_W + 0.25 * W_STEP:  # no sliver of a panel at the bottom
+            bottom = U_W * U_W
+            state[3] = 1
+            values[3] = U_W
+        else:
+            values[3] = bottom
+        table.stack_in_w[depth] = True
+    elif state[3] == 1:  # in u
+        if top > 1.0:
+            bottom = top - U_STEP
+            if bottom < 1.0 + 0.25 * U_STEP:
+                bottom = 1.0
+        else:
+            bottom = 0.5 * top
+        if bottom <= tg.u_zero:
+            bottom = tg.u_zero
+            state[3] = 2
+        values[3] = bottom
+        table.stack_in_w[depth] = False
+    else:
+        return False
+    table.stack_a[depth] = bottom
+    table.stack_c[depth] = top
+    table.stack_value[depth] = math.nan  # integrated when popped
+    state[1] = depth + 1
+    return True
+
+
+@njit(cache=True)
 def extend_sigma_table(tg, table, s):
-    """Test and accept panels from the stack until the lowest accepted one reaches down to ``s``
-    (or none is left). Returns the table's status."""
+    """Test and accept panels until the lowest accepted one reaches down to ``s`` (in u), or none is
+    left. Returns the table's status."""
     state = table.state
     if state[2] != STATUS_OK:
         return state[2]
-    count = state[0]
-    depth = state[1]
+    lo = table.lo
+    stack_a, stack_c, stack_value, stack_in_w = table.stack_a, table.stack_c, table.stack_value, table.stack_in_w
     log_s = table.values[0]
-    lo, hi = table.lo, table.hi
-    stack_lo, stack_hi, stack_value = table.stack_lo, table.stack_hi, table.stack_value
-    while depth > 0 and (count == 0 or lo[count - 1] > s):
-        depth -= 1
-        a = stack_lo[depth]
-        c = stack_hi[depth]
+    while state[0] == 0 or lo[state[0] - 1] > s:
+        if state[1] == 0 and not _push_initial_panel(table, tg):
+            break
+        count = state[0]
+        depth = state[1] - 1
+        a = stack_a[depth]
+        c = stack_c[depth]
+        in_w = stack_in_w[depth]
         whole = stack_value[depth]
         if whole != whole:  # an initial panel
-            whole = _log_gl8(a, c, tg)
+            whole = _log_gl8(a, c, tg, in_w)
         mid = 0.5 * (a + c)
-        lower = _log_gl8(a, mid, tg)
-        upper = _log_gl8(mid, c, tg)
+        lower = _log_gl8(a, mid, tg, in_w)
+        upper = _log_gl8(mid, c, tg, in_w)
         both = _logaddexp(lower, upper)
-        allowed = max(SIGMA_TOLERANCE * math.exp(_logaddexp(log_s, both)), SIGMA_ABS_TOLERANCE)
+        # The integrand itself carries rounding of relative size ~ eps (ln r* + u^2) (the level
+        # ln r* - ln r of a point is a difference of numbers that large): no panel is asked for more.
+        level = c if in_w else c * c
+        tolerance = max(SIGMA_TOLERANCE, 8.0 * 2.220446049250313e-16 * (1.0 + abs(tg.log_r_star) + level))
+        allowed = max(tolerance * math.exp(_logaddexp(log_s, both)), SIGMA_ABS_TOLERANCE)
         converged = both == -_INF or abs(math.expm1(whole - both)) * math.exp(both) <= allowed
         if converged or (c - a) <= 1e-12 * c or depth + 2 >= _STACK:
             if count >= MAX_PANELS or not (both < _INF):
                 state[2] = STATUS_SIGMA
                 break
-            lo[count] = a
-            hi[count] = c
+            lo[count] = math.sqrt(a) if in_w else a
+            table.hi[count] = math.sqrt(c) if in_w else c
+            table.a[count] = a
+            table.c[count] = c
+            table.in_w[count] = in_w
             table.log_s_hi[count] = log_s
             log_s = _logaddexp(log_s, both)
             table.log_s_lo[count] = log_s
-            count += 1
+            state[0] = count + 1
+            state[1] = depth
         else:
-            stack_lo[depth] = a
-            stack_hi[depth] = mid
+            stack_a[depth] = a
+            stack_c[depth] = mid
             stack_value[depth] = lower
-            stack_lo[depth + 1] = mid
-            stack_hi[depth + 1] = c
+            stack_in_w[depth] = in_w
+            stack_a[depth + 1] = mid
+            stack_c[depth + 1] = c
             stack_value[depth + 1] = upper
-            depth += 2
-    state[0] = count
-    state[1] = depth
+            stack_in_w[depth + 1] = in_w
+            state[1] = depth + 2
     table.values[0] = log_s
     return state[2]
 
@@ -447,7 +520,8 @@ def log_sigma(u, tg, table):
             last = middle
         else:
             first = middle + 1
-    return _logaddexp(table.log_s_hi[first], _log_gl8(u, table.hi[first], tg))
+    start = u * u if table.in_w[first] else u
+    return _logaddexp(table.log_s_hi[first], _log_gl8(start, table.c[first], tg, table.in_w[first]))
 
 
 # ---------------------------------------------------------------------------------------------
