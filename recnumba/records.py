@@ -37,7 +37,7 @@ The header (``RecordHeader.to_bytes``) layout, integers big-endian::
     4 B   magic b"RECH"
     1 B   header version (1)
     1 B   index code id (``RECORD_CODES``)
-    1 B   method id (1 pfr, 2 orc, 3 auto)
+    1 B   method id (0 pfr, 1 orc, 2 auto, 3 gprs)
     var   num_samples (LEB128 varint; 0 = none)
     8 B   seed
     var   prior family name length, then the name (ASCII: "Gaussian", "Laplace", "Uniform")
@@ -90,7 +90,9 @@ HEADER_VERSION = 1
 #: its 32-bit words are what records avoid; "zeta" is its per-record successor).
 RECORD_CODES = {"delta": 1, "gamma": 2, "omega": 3, "fixed": 4, "two-part": 5, "zeta": 6}
 _CODE_NAMES = {v: k for k, v in RECORD_CODES.items()}
-_METHOD_NAMES = {v: k for k, v in METHOD_NAMES.items()}
+#: Method ids in the header: the search's own ids, and 1-D GPRS (``method="gprs"``, per-dimension plans).
+RECORD_METHODS = {**METHOD_NAMES, "gprs": 3}
+_METHOD_NAMES = {v: k for k, v in RECORD_METHODS.items()}
 _FAMILIES = {cls.__name__: cls for cls in (Gaussian, Laplace, Uniform)}
 _MAX_DIM = 1 << 24
 
@@ -153,8 +155,8 @@ class RecordHeader:
             raise ValueError(f"prior must have shape ({self.plan.dim},) (the plan's dimension, one prior for every "
                              f"item); got {self.prior.shape}")
         object.__setattr__(self, "seed", check_seed(self.seed))
-        if not isinstance(self.method, str) or self.method not in METHOD_NAMES:
-            raise ValueError(f'method must be "pfr", "orc" or "auto"; got {self.method!r:.80}')
+        if not isinstance(self.method, str) or self.method not in RECORD_METHODS:
+            raise ValueError(f'method must be "pfr", "orc", "auto" or "gprs"; got {self.method!r:.80}')
         if self.num_samples is not None:
             object.__setattr__(self, "num_samples", check_int(self.num_samples, "num_samples", minimum=1))
         budget = self.num_samples if self.method == "orc" else 0
@@ -175,7 +177,7 @@ class RecordHeader:
         first, second = self.prior.params
         body = (
             HEADER_MAGIC
-            + bytes([HEADER_VERSION, RECORD_CODES[self.code], METHOD_NAMES[self.method]])
+            + bytes([HEADER_VERSION, RECORD_CODES[self.code], RECORD_METHODS[self.method]])
             + _varint(self.num_samples or 0)
             + int(self.seed).to_bytes(8, "big")
             + _varint(len(name)) + name
@@ -472,4 +474,5 @@ def decode_records(records, header, *, first_item=0, chunk=None, progress=False,
     indices = read_records(records, header, first_item)
     num_samples = header.num_samples if header.method == "orc" else None
     return decode_dataset(indices, header.prior, header.plan, header.seed, first_item=first_item,
-                          num_samples=num_samples, chunk=chunk, progress=progress, backend=backend)
+                          num_samples=num_samples, chunk=chunk, progress=progress, backend=backend,
+                          method="gprs" if header.method == "gprs" else None)
