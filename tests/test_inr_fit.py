@@ -13,18 +13,7 @@ sys.path.insert(0, str(EXAMPLES))
 from inr import fit, model  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _images(b, seed=0):
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 256, (b, 4, 4, 3))
-    return np.repeat(np.repeat(base, 8, axis=1), 8, axis=2).astype(np.uint8)
+from inr_helpers import images as _images, one_torch_thread  # noqa: E402,F401 (autouse fixture)
 
 
 def test_beta_trades_rate_for_distortion():

@@ -26,9 +26,11 @@ def test_mnist_lossless_example_round_trips(tmp_path):
     # fixed 16-bit indices: the baseline's latent bits are exactly 16 per block
     plain = results["methods"]["plain-orc-16"]
     assert plain["latent_bits_per_image"] == 16 * plain["num_blocks"]
-    # per-image records: every image's record is whole bytes with its check byte; zeta beats delta
+    # per-image records: beyond its latents a record holds its pixels (about the ELBO's reconstruction
+    # term) and its check byte; the one-off header is reported apart; zeta beats delta
     for name, values in results["methods"].items():
-        assert (values["bits_per_image"] * 12) % 8 == 0 and values["header_bytes"] > 0
+        assert values["image_bits_per_image"] >= 8 + 0.8 * results["elbo_reconstruction_bits"]
+        assert values["header_bytes"] > 0
         if name != "plain-orc-16":
             by_code = values["latent_bits_per_image_by_code"]
             assert values["record_code"] == "zeta" and by_code["zeta"] < by_code["delta"]
