@@ -149,10 +149,13 @@ class Codec:
         How each item's D dimensions are cut into blocks (``BlockPlan.build`` or :meth:`fit`).
     seed : int in [0, 2^62) (int, numpy integer or 0-d integer tensor)
         The shared seed (of epoch 0; see the module docstring).
-    method : "orc" (default), "pfr" or "auto"
+    method : "orc" (default), "pfr", "auto" or "gprs"
         As in ``rn.encode``. ORC runs exactly ``num_samples`` candidates per block; "pfr" is exact
         (needs a bounded ratio: Gaussian posterior stds below the prior's); "auto" is PFR where its
-        bound is at most 2^``exact_bound_bits`` steps, ORC elsewhere.
+        bound is at most 2^``exact_bound_bits`` steps, ORC elsewhere; "gprs" is exact per-dimension
+        greedy Poisson rejection sampling (``recnumba.gprs``): Gaussian prior and posteriors, a plan of
+        1-D unpartitioned blocks (``BlockPlan.per_dimension`` or ``Codec.fit(..., method="gprs")``),
+        the CPU backend.
     num_samples : int >= 1, optional
         ORC's budget per block (default 2^16, stored in the header; not for "pfr").
     code : str
@@ -190,12 +193,13 @@ class Codec:
             raise ValueError(f"prior must have shape ({plan.dim},) (the plan's dimension; one prior shared by every "
                              f"item); got {prior.shape}")
         seed = check_seed(as_integer(seed, "seed"))
-        check_choice(method, METHOD_NAMES, f'method must be "orc", "pfr" or "auto"; got {method!r:.80}')
-        if num_samples is not None:
+        check_choice(method, (*METHOD_NAMES, "gprs"),
+                     f'method must be "orc", "pfr", "auto" or "gprs"; got {method!r:.80}')
+        if method != "gprs" and num_samples is not None:
             num_samples = check_int(as_integer(num_samples, "num_samples"), "num_samples", minimum=1)
             if method == "pfr":
                 raise ValueError('num_samples is the ORC budget; pass method="orc" or "auto", or drop num_samples')
-        elif method != "pfr":
+        elif method not in ("pfr", "gprs"):
             num_samples = DEFAULT_NUM_SAMPLES
         check_choice(backend, ("auto",) + tuple(BACKENDS),
                      f"backend must be one of {', '.join(repr(b) for b in ('auto',) + tuple(BACKENDS))}; "
@@ -203,6 +207,8 @@ class Codec:
         if weights is not None:
             check_choice(weights, ("ratio", "target", "auto"),
                          f'weights must be "ratio", "target", "auto" or None; got {weights!r:.80}')
+        if method == "gprs":
+            _check_gprs(prior, plan, num_samples, backend, weights, posterior)
         max_steps = check_int(as_integer(max_steps, "max_steps"), "max_steps", minimum=1)
         exact_bound_bits = check_bits(exact_bound_bits, "exact_bound_bits")
         if chunk is not None:
@@ -420,7 +426,9 @@ class Codec:
 
         ``loc``, ``scale`` (N, D): training posteriors; the plan is
         ``BlockPlan.build(mean KL per dimension, block_bits, plan_seed, margin_bits, packing=packing)``,
-        the defaults those of the MNIST example's partitioned ORC (``examples/mnist_lossless.py``).
+        the defaults those of the MNIST example's partitioned ORC (``examples/mnist_lossless.py``);
+        with ``method="gprs"`` it is ``BlockPlan.per_dimension(mean KL per dimension)`` (``block_bits``,
+        ``margin_bits``, ``packing`` and ``plan_seed`` then play no part).
         ``options`` go to :class:`Codec` (method, num_samples, code, backend, weights, ...).
         """
         if not isinstance(prior, Family) or len(prior.shape) != 1:
@@ -433,7 +441,10 @@ class Codec:
                              f"{first.shape} and {second.shape}")
         target = family(first, second)
         info = kl_bits(target, prior.broadcast_to(target.shape), per_dimension=True).mean(axis=0)
-        plan = BlockPlan.build(info, block_bits, seed=plan_seed, margin_bits=margin_bits, packing=packing)
+        if options.get("method") == "gprs":  # GPRS codes each dimension on its own
+            plan = BlockPlan.per_dimension(info)
+        else:
+            plan = BlockPlan.build(info, block_bits, seed=plan_seed, margin_bits=margin_bits, packing=packing)
         return cls(prior, plan, seed, posterior=family, **options)
 
     # ------------------------------------------------------------------ files
@@ -512,6 +523,24 @@ class Codec:
         return (f"Codec({type(self.prior).__name__} prior, D={self.dim}, {self.num_blocks} blocks, seed={self.seed}, "
                 f"method={self.method!r}, num_samples={self.num_samples}, code={self.code!r}, "
                 f"posterior={self._posterior.__name__!r}, backend={self._backend!r})")
+
+
+def _check_gprs(prior, plan, num_samples, backend, weights, posterior):
+    """What ``method="gprs"`` needs beyond the other methods (``recnumba.gprs``), checked up front."""
+    if num_samples is not None:
+        raise ValueError('num_samples is the ORC budget; method="gprs" is exact: drop num_samples')
+    if weights is not None:
+        raise ValueError('weights are bin weights of a partitioned search; method="gprs" has none: drop weights')
+    if backend == "cuda":
+        raise ValueError('method="gprs" runs on the CPU only; use backend="cpu" or "auto"')
+    if type(prior) is not Gaussian or _posterior_class(posterior, prior) is not Gaussian:
+        raise ValueError(f'method="gprs" codes Gaussian posteriors under a Gaussian prior; got a '
+                         f'{type(prior).__name__} prior')
+    wide = [blk.block_id for blk in plan.blocks if blk.dims.size != 1 or blk.partition.num_bins != 1]
+    if wide:
+        raise ValueError(f'method="gprs" codes one dimension per block, unpartitioned; block {wide[0]} of the plan '
+                         f'is not (build the plan with BlockPlan.per_dimension(info_bits), or use '
+                         f'Codec.fit(..., method="gprs"))')
 
 
 def _from_pickle(data, backend, chunk):

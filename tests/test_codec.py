@@ -219,6 +219,43 @@ def test_fit_builds_a_plan_from_training_posteriors(prior, data):
         rn.Codec.fit(loc[0], scale[0], prior, seed=5)
 
 
+def test_gprs_per_dimension(prior, data):
+    """method="gprs": records are those of encode_records with a GPRS header, decode bit for bit after
+    save/load, cost about the KL plus GPRS's per-dimension overhead (the check byte, then at most
+    log2(KL + 1) + 4.5 bits per dimension on average: the issue's bound), and a codec with the wrong
+    seed decodes other samples."""
+    loc, scale = data
+    codec = rn.Codec.fit(loc, scale, prior, seed=5, method="gprs")
+    assert codec.plan.num_blocks == DIM and codec.num_samples is None and codec.method == "gprs"
+    records, samples = codec.compress(loc, scale, return_samples=True)
+    header = RecordHeader(codec.plan, prior, 5, code=DEFAULT_CODE, method="gprs")
+    assert records == encode_records(rn.Gaussian(loc, scale), header)[0]
+    loaded = rn.Codec.from_bytes(codec.to_bytes())
+    assert loaded.method == "gprs" and loaded.decompress(records).tobytes() == samples.tobytes()
+    kl = rn.kl_bits(rn.Gaussian(loc, scale), prior.broadcast_to(loc.shape), per_dimension=True)
+    bound = (kl + np.log2(kl + 1.0) + 4.5).sum(axis=1) + 8
+    assert codec.record_bits(records).mean() <= bound.mean()
+    other = rn.Codec(prior, codec.plan, 6, method="gprs")
+    with pytest.raises(RecordError):
+        other.decompress(records)
+
+
+def test_gprs_needs_what_gprs_can_code(plan, prior, data):
+    per_dim = rn.BlockPlan.per_dimension(np.full(DIM, 1.2))
+    cases = [
+        (dict(plan=plan), "one dimension per block"),
+        (dict(num_samples=BUDGET), "num_samples is the ORC budget"),
+        (dict(weights="target"), "weights are bin weights"),
+        (dict(backend="cuda"), "runs on the CPU only"),
+        (dict(prior=rn.Laplace(np.zeros(DIM), np.ones(DIM))), "Gaussian posteriors under a Gaussian prior"),
+        (dict(posterior="Uniform"), "Gaussian posteriors under a Gaussian prior"),
+    ]
+    for change, message in cases:
+        arguments = {**dict(prior=prior, plan=per_dim, seed=1, method="gprs"), **change}
+        with pytest.raises(ValueError, match=message):
+            rn.Codec(**arguments)
+
+
 # ---------------------------------------------------------------------------- files
 
 
