@@ -16,13 +16,9 @@ early stops); decode of 20,000 16-D blocks (plain and 2^32 bins).
 """
 
 import argparse
-import io
 import json
 import os
-import re
-import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 
@@ -32,25 +28,10 @@ import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
 
-
-def extract_old(revision, folder):
-    """``recnumba`` of ``revision`` as package ``recnumba_old`` under ``folder``."""
-    archive = subprocess.run(["git", "-C", ROOT, "archive", "--format=tar", revision, "recnumba"],
-                             check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(folder, filter="data")
-    os.rename(os.path.join(folder, "recnumba"), os.path.join(folder, "recnumba_old"))
-    for base, _, files in os.walk(os.path.join(folder, "recnumba_old")):
-        for name in files:
-            if name.endswith(".py"):
-                path = os.path.join(base, name)
-                with open(path) as f:
-                    text = f.read()
-                text = re.sub(r"\brecnumba\.", "recnumba_old.", text)
-                text = re.sub(r"from recnumba import", "from recnumba_old import", text)
-                with open(path, "w") as f:
-                    f.write(text)
+from common import extract_old  # noqa: E402
 
 
 def workloads(rn):

@@ -33,6 +33,9 @@ ORC_DIM = 16
 ORC_SAMPLES = 1 << 14
 ORC_PARTITION_BITS = 16
 
+GPRS_INFORMATION_BITS = [3.5, 6.05, 12.0]  # the published runs' levels (benchmarks/gprs_table.py)
+GPRS_BLOCKS = 2000
+
 DECODE_BLOCKS = 100_000
 DECODE_DIM = 16
 DECODE_PARTITION_BITS = 32
@@ -301,6 +304,34 @@ class CudaOrcRates:
         return rates[backend, partition]
 
     track_candidate_dims_per_s.unit = "candidate-dims/s"
+
+
+class GPRS:
+    """1-D branch-and-bound GPRS on 2,000 Gaussian-channel targets of I bits (as ``gprs_table.py``):
+    P = N(0, 1), Q = N(mu, 2^-2I) with mu ~ N(0, 1 - 2^-2I), so E[KL] = I; E[steps] <= 2.26 I + 9.66."""
+
+    params = (GPRS_INFORMATION_BITS,)
+    param_names = ["information_bits"]
+    timeout = 300
+
+    def setup(self, information_bits):
+        rng = np.random.default_rng(SEED)
+        s = 2.0 ** -information_bits
+        loc = rng.normal(0.0, np.sqrt(1.0 - s * s), (GPRS_BLOCKS, 1))
+        self.target = rn.Gaussian(loc, np.full((GPRS_BLOCKS, 1), s))
+        self.prior = _prior(1)
+        rn.encode(self.target[:2], self.prior, seed=SEED, method="gprs")  # compiles
+
+    def _encode(self):
+        return rn.encode(self.target, self.prior, seed=SEED, method="gprs")
+
+    def time_encode(self, information_bits):
+        self._encode()
+
+    def track_mean_steps(self, information_bits):
+        return float(np.mean(self._encode().steps))
+
+    track_mean_steps.unit = "steps"
 
 
 class Decode:

@@ -14,10 +14,7 @@ excess over the bound without C, and that plus three standard errors). Prints a 
 
 import argparse
 import json
-import math
 import sys
-
-import numpy as np
 
 from recnumba import demo
 

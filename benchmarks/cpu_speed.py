@@ -57,10 +57,12 @@ from numba import njit  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+for _path in (ROOT, HERE):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 import recnumba as rn  # noqa: E402
+from common import cpu_model, extract_old  # noqa: E402
 
 SEED = 2024
 OLD_REVISION = "3e5240e"
@@ -103,15 +105,7 @@ def nominal_clock():
 def machine_info():
     import numba
 
-    model = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    model = cpu_model()
     clock, source = nominal_clock()
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return {
@@ -144,31 +138,6 @@ def backend_search():
 # ---------------------------------------------------------------------------------------------
 # The two packages
 # ---------------------------------------------------------------------------------------------
-
-
-def extract_old(revision, folder):
-    """``recnumba`` of ``revision`` as package ``recnumba_old`` under ``folder`` (as in
-    ``benchmarks/ab_compare.py``, not imported from there: that module sets NUMBA_NUM_THREADS on import,
-    which numba refuses once its threads run, e.g. inside ``results.py``)."""
-    import io
-    import re
-    import tarfile
-
-    archive = subprocess.run(["git", "-C", ROOT, "archive", "--format=tar", revision, "recnumba"],
-                             check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(folder, filter="data")
-    os.rename(os.path.join(folder, "recnumba"), os.path.join(folder, "recnumba_old"))
-    for base, _, files in os.walk(os.path.join(folder, "recnumba_old")):
-        for name in files:
-            if name.endswith(".py"):
-                path = os.path.join(base, name)
-                with open(path) as f:
-                    text = f.read()
-                text = re.sub(r"\brecnumba\.", "recnumba_old.", text)
-                text = re.sub(r"from recnumba import", "from recnumba_old import", text)
-                with open(path, "w") as f:
-                    f.write(text)
 
 
 def old_package(revision):

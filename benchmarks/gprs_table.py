@@ -43,6 +43,9 @@ except ImportError:  # run from a checkout without installing: use the working t
 
 from recnumba.coding.elias import delta_length
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import cpu_model  # noqa: E402
+
 LEVELS = (3.5, 6.05, 12.0)
 #: The authors' means (steps, bits) per information level, split-on-sample GPRS.
 PUBLISHED = {3.5: (4.6593, 9.870720472878457), 6.05: (7.9292, 12.61009963497604), 12.0: (16.1301, 19.290270475617493)}
@@ -98,17 +101,6 @@ def measure(information, count, seed):
         "published_dyadic_bits": PUBLISHED_DYADIC[information][1],
         "published_a_star_steps": PUBLISHED_A_STAR_STEPS[information],
     }
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def markdown(rows):

@@ -59,15 +59,10 @@ ORC_MAX_LOG2_BINS = 63 - 16
 def machine_info():
     import numba
 
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from common import cpu_model
+
+    model = cpu_model()
     return {
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "cpu": model,
@@ -262,8 +257,6 @@ def throughput_case(partition, blocks=64, dim=16):
 
 
 def measure_throughput(numpy_blocks, samples, repeats, progress):
-    import numba
-
     rows = []
     for partition in ("plain", "partitioned"):
         target, prior, part = throughput_case(partition)
