@@ -60,12 +60,8 @@ and ``methods``: name -> {bits_per_image, latent_bits_per_image, encode_seconds,
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
 import pathlib
 import sys
-import time
 
 import numpy as np
 
@@ -74,84 +70,18 @@ sys.path.insert(0, str(HERE))  # the ``mnist`` helper package beside this script
 
 import constriction  # noqa: E402
 
-import recnumba as rn  # noqa: E402
-from recnumba.coding.index_codes import write_indices  # noqa: E402
-from recnumba.records import RecordHeader, read_record, write_record  # noqa: E402
 from mnist import data as mnist_data  # noqa: E402
 from mnist import vae  # noqa: E402
+from mnist.lossless import (  # noqa: E402,F401  (re-exported: this script is the template to copy)
+    COLLAPSED_BELOW, COLLAPSED_SEED, EXACT_BOUND_BITS, LATENT_CODE, LATENT_CODES, MAX_PARTITION_BITS, NUM_SAMPLES,
+    ORC_MARGIN_BITS, ORC_PACKING, PFR_PACKING, PLAN_SEED, REC_SEED, PixelCoder, assemble, collapsed_latents,
+    make_plan, method_options, record_header)
+from mnist import lossless  # noqa: E402
 
-NUM_SAMPLES = 1 << 16
-REC_SEED = 20241127
-PLAN_SEED = 0
-COLLAPSED_SEED = REC_SEED + 1
-COLLAPSED_BELOW = 0.01
-EXACT_BOUND_BITS = 20.0
-#: log2 J sits this far below a partitioned ORC block's nominal information. Smaller J wastes fewer
-#: index bits on items whose KL is below log2 J (the index always spends about log2 J bits) but
-#: makes ORC's sample worse on items whose KL is far above it. Measured on the first 1,000 test
-#: images (bits per image, ideal codelengths): 32-bit next-fit blocks, margin 4: 128.4, 8: 127.9,
-#: 12: 129.6; balanced 26.8-bit blocks, margin 6: 127.7, 8: 128.3 (see docs/mnist_overhead.md).
-ORC_MARGIN_BITS = 6.0
-ORC_PACKING = "balanced"
-#: Balanced packing for exact PFR too: 8-bit budget -> 7 blocks of 7.6-7.9 bits instead of next fit's 8
-#: (first 1,000 test images: 141.2 instead of 143.1 bits per image). ``partitioned-pfr-12`` (5 blocks of
-#: ~10.7 bits) gives 137.2 bits per image in 33 s per 1,000 images.
-PFR_PACKING = "balanced"
-#: Index code of the partitioned methods' per-image latent records (``recnumba.records``);
-#: ``LATENT_CODES`` are all measured (``latent_bits_per_image_by_code`` in the JSON).
-LATENT_CODE = "zeta"
-LATENT_CODES = ("delta", "two-part", "zeta")
-MAX_PARTITION_BITS = 63 - int(math.log2(NUM_SAMPLES))  # every index (k-1) J + j < N J fits int64
 #: ``partitioned-orc-48`` is left out: with balanced packing its plan is the same as -32's (two blocks of
 #: 26.8 bits), so it would give identical indices (run it with ``--methods`` if wanted).
 DEFAULT_METHODS = ("plain-orc-16", "partitioned-orc-24", "partitioned-orc-32", "partitioned-orc-64",
                    "partitioned-pfr-8")
-
-
-# ----------------------------------------------------------------------------- methods
-
-def make_plan(method, info_bits):
-    """The shared block plan of a method name (see the module docstring)."""
-    kind, block_bits = method.rsplit("-", 1)
-    block_bits = float(block_bits)
-    if kind == "plain-orc":
-        plan = rn.BlockPlan.build(info_bits, block_bits, seed=PLAN_SEED)
-        return rn.BlockPlan([b.dims for b in plan.blocks], [np.ones(len(b.dims), dtype=np.int64) for b in plan.blocks],
-                            info_bits, block_bits=block_bits, margin_bits=block_bits, seed=PLAN_SEED,
-                            collapsed_below=0.01)
-    if kind == "partitioned-orc":
-        plan = rn.BlockPlan.build(info_bits, block_bits, seed=PLAN_SEED, margin_bits=ORC_MARGIN_BITS,
-                                  packing=ORC_PACKING)
-        largest = float(np.max(plan.nominal_bits))
-        if largest - ORC_MARGIN_BITS > MAX_PARTITION_BITS:  # keep N J within int64 in the fullest block
-            plan = rn.BlockPlan.build(info_bits, block_bits, seed=PLAN_SEED, margin_bits=largest - MAX_PARTITION_BITS,
-                                      packing=ORC_PACKING)
-        return plan
-    if kind == "partitioned-pfr":
-        return rn.BlockPlan.build(info_bits, block_bits, seed=PLAN_SEED, margin_bits=1.0, packing=PFR_PACKING)
-    raise ValueError(f"unknown method {method!r}; expected plain-orc-16, partitioned-orc-<bits> or "
-                     "partitioned-pfr-<bits>")
-
-
-def method_options(method):
-    if method.startswith("partitioned-pfr"):
-        return dict(method="auto", num_samples=NUM_SAMPLES, weights="target", exact_bound_bits=EXACT_BOUND_BITS,
-                    max_steps=1 << 24)
-    # Target weights for ORC: ratio weights (``weights="auto"`` of encode_dataset, ratio where the
-    # block's ratio is bounded) stop only 4% of the 2^16-candidate searches earlier at 26.8-bit blocks
-    # and worsen the sample (first 1,000 test images: 128.6 instead of 127.7 bits per image at
-    # partitioned-orc-32, 137.6 instead of ~132 at -64).
-    return dict(method="orc", num_samples=NUM_SAMPLES, weights="target")
-
-
-def record_header(plan, prior, method, code=None):
-    """The one-off header of a method (``recnumba.records``): plan, prior, seed, method and index code.
-
-    Plain ORC: fixed 16-bit indices. Partitioned methods: ``code`` (default ``LATENT_CODE``)."""
-    options = method_options(method)
-    if code is None:
-        code = "fixed" if method.startswith("plain-orc") else LATENT_CODE
-    return RecordHeader(plan, prior, REC_SEED, code=code, method=options["method"], num_samples=NUM_SAMPLES)
 
 
 # ----------------------------------------------------------------------------- image coding
@@ -166,124 +96,43 @@ def image_probabilities(weights, z):
     return vae.bernoulli_probabilities(weights, z[None])[0]
 
 
+class BernoulliPixels(PixelCoder):
+    """Binarised pixels given z: one Bernoulli per pixel from the decoder (constriction, perfect=False)."""
+
+    def __init__(self, weights):
+        self.weights = weights
+
+    def models(self, z):
+        return [(_bernoulli(), (image_probabilities(self.weights, z),))]
+
+
 def image_segments(weights, z, image):
     """The image's pixels as a range-coder segment after its latents (``recnumba.records`` ``extra``)."""
-    return [(_bernoulli(), (image_probabilities(weights, z),), image.astype(np.int32))]
+    return BernoulliPixels(weights).segments(z, image)
 
 
 def images_dim(weights):
     return vae._params(weights)["dec_b2"].shape[0]
 
 
-# ----------------------------------------------------------------------------- one method
-
-def collapsed_latents(count, num_collapsed, first_item):
-    """Shared prior draws for the collapsed dimensions: candidate 0 of a plain REC stream per image."""
-    prior = rn.Gaussian(np.zeros((count, num_collapsed)), np.ones((count, num_collapsed)))
-    return rn.decode(np.zeros(count, dtype=np.int64), prior, COLLAPSED_SEED,
-                     block_ids=np.arange(first_item, first_item + count))
-
-
-def assemble(active, collapsed, coded, first_item):
-    z = np.empty((coded.shape[0], active.size + collapsed.size))
-    z[:, active] = coded
-    if collapsed.size:
-        z[:, collapsed] = collapsed_latents(coded.shape[0], collapsed.size, first_item)
-    return z
-
-
 def run_method(method, weights, images, mu, sigma, first_item, progress, backend="cpu", chunk=2000):
-    active = np.flatnonzero(weights.info_bits >= COLLAPSED_BELOW)
-    collapsed = np.flatnonzero(weights.info_bits < COLLAPSED_BELOW)
-    plan = make_plan(method, weights.info_bits[active])
-    prior = rn.Gaussian(np.zeros(active.size), np.ones(active.size))
-    posteriors = rn.Gaussian(mu[:, active], sigma[:, active])
-    count = len(images)
-
-    # The sender: REC for every image's latents (batched), then one record per image holding its
-    # block indices and, in the same stream, its pixels given the latents.
-    started = time.perf_counter()
-    encoding = rn.encode_dataset(posteriors, prior, plan, REC_SEED, first_item=first_item, chunk=chunk,
-                                 progress=progress, backend=backend, **method_options(method))
-    header = record_header(plan, prior, method)
-    z_sent = assemble(active, collapsed, encoding.samples, first_item)
-    records = [write_record(encoding.indices[i], header, first_item + i, extra=image_segments(weights, z_sent[i], x))
-               for i, x in enumerate(images)]
-    encode_seconds = time.perf_counter() - started
-
-    # The receiver: the header once, then each record on its own, as a one-image receiver would.
-    started = time.perf_counter()
-    received = RecordHeader.from_bytes(header.to_bytes())
-    decoded, z = np.empty_like(images), np.empty_like(z_sent)
-    for i, record in enumerate(records):
-        item = first_item + i
-
-        def pixel_model(indices, i=i, item=item):
-            coded = rn.decode_dataset(indices[None], received.prior, received.plan, received.seed, first_item=item,
-                                      backend=backend)
-            z[i] = assemble(active, collapsed, coded, item)[0]
-            return [(_bernoulli(), (image_probabilities(weights, z[i]),))]
-
-        _, (pixels,) = read_record(record, received, item, extra=pixel_model)
-        decoded[i] = pixels
-    decode_seconds = time.perf_counter() - started
-
-    total = 8 * sum(len(r) for r in records)
-    by_code = {}
-    for code in (LATENT_CODES if not method.startswith("plain-orc") else ("fixed",)):
-        blocks = record_header(plan, prior, method, code)._blocks
-        by_code[code] = float(np.mean([write_indices(row, code, blocks)[1] for row in encoding.indices]))
-    latent_bits = by_code[header.code] * count
-    image_bits = total - latent_bits
-    lossless = bool(np.array_equal(decoded, images)) and z.tobytes() == z_sent.tobytes()
-    return {
-        "bits_per_image": total / count,
-        "latent_bits_per_image": latent_bits / count,
-        "image_bits_per_image": image_bits / count,
-        "record_code": header.code,
-        "header_bytes": len(header.to_bytes()),
-        "latent_bits_per_image_by_code": by_code,
-        "bits_per_dim": total / count / images.shape[1],
-        "kl_bits_per_image": float(encoding.kl_bits.mean()),
-        "index_log2_bits_per_image": float(encoding.ideal_bits.mean()),
-        "num_blocks": plan.num_blocks,
-        "mean_partition_bits": float(np.mean(plan.partition_bits)),
-        "mean_steps_per_block": float(encoding.steps.mean()),
-        "exact_block_fraction": float(encoding.exact.mean()),
-        "encode_seconds": encode_seconds,
-        "decode_seconds": decode_seconds,
-        "lossless": lossless,
-    }
+    """One method on binarised images (``mnist.lossless.run_method`` with the Bernoulli pixel model)."""
+    return lossless.run_method(method, BernoulliPixels(weights), weights.info_bits, images, mu, sigma, first_item,
+                               progress, backend=backend, chunk=chunk)
 
 
 # ----------------------------------------------------------------------------- driver
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--start", type=int, default=0, help="first test image (default 0)")
-    parser.add_argument("--count", type=int, default=None, help="number of images (default: all from --start)")
-    parser.add_argument("--json", type=pathlib.Path, default=None, help="write the results here")
-    parser.add_argument("--plot", type=pathlib.Path, default=None, help="write a PNG of bits vs block budget")
-    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), help="methods to run")
-    parser.add_argument("--fixture", action="store_true", help="use the shipped 200-image test subset (no download)")
-    parser.add_argument("--weights", type=pathlib.Path, default=None, help="VAE weights (.npz)")
-    parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--backend", choices=("cpu", "cuda", "auto"), default="cpu",
-                        help="where REC searches and decodes run (recnumba backend; same indices and samples "
-                             "on every backend; 'auto' uses a GPU for calls of >= 256 blocks when there is one)")
-    parser.add_argument("--chunk", type=int, default=2000, help="images per REC call (default 2000)")
-    return parser.parse_args(argv)
+    def extra(parser):
+        parser.add_argument("--plot", type=pathlib.Path, default=None, help="write a PNG of bits vs block budget")
+
+    return lossless.parse_args(argv, __doc__.split("\n\n")[0], DEFAULT_METHODS, extra)
 
 
 def load_images(args):
     images = mnist_data.load_fixture() if args.fixture else mnist_data.load_mnist("test")
-    if not 0 <= args.start < len(images):
-        raise ValueError(f"--start must be in [0, {len(images)}); got {args.start}")
-    stop = len(images) if args.count is None else args.start + args.count
-    if args.count is not None and (args.count < 1 or stop > len(images)):
-        raise ValueError(f"--count must be in [1, {len(images) - args.start}] for --start {args.start}")
-    return np.ascontiguousarray(images[args.start:stop], dtype=np.uint8)
+    return lossless.select_images(images, args.start, args.count)
 
 
 def plot(results, path):
@@ -326,32 +175,10 @@ def main(argv=None):
     kl_all = float((vae.kl_to_standard_normal(mu, sigma).sum(axis=1) / vae.LN2).mean())
     results = {"count": int(len(images)), "start": args.start, "backend": args.backend, "neg_elbo_bits": neg_elbo,
                "elbo_kl_bits": kl_all, "elbo_reconstruction_bits": neg_elbo - kl_all, "methods": {}}
-    for method in args.methods:
-        print(f"{method} ...", file=sys.stderr, flush=True)
-        m = run_method(method, weights, images, mu, sigma, args.start, progress=not args.no_progress,
-                       backend=args.backend, chunk=args.chunk)
-        # where the bits above the negative ELBO go (per image): index code beyond sum log2(n + 1),
-        # sum log2(n + 1) against the KL (partition waste, or ORC under-spending), and the image bits
-        # against the ELBO's reconstruction term (ORC's inexact sample; about 0 for exact samples)
-        m["overhead_bits_per_image"] = {
-            "index_code": m["latent_bits_per_image"] - m["index_log2_bits_per_image"],
-            "index_vs_kl": m["index_log2_bits_per_image"] - kl_all,
-            "image_vs_reconstruction": m["image_bits_per_image"] - (neg_elbo - kl_all),
-        }
-        results["methods"][method] = m
-    results["lossless"] = all(m["lossless"] for m in results["methods"].values())
-
-    print(f"{len(images)} test images from {args.start}; negative ELBO {neg_elbo:.2f} bits/image; "
-          f"lossless: {results['lossless']}")
-    print(f"{'method':<22}{'bits/img':>10}{'latent':>9}{'KL':>8}{'bits/dim':>10}{'vs ELBO':>9}"
-          f"{'enc s':>8}{'dec s':>8}{'lossless':>9}")
-    for name, m in results["methods"].items():
-        print(f"{name:<22}{m['bits_per_image']:>10.2f}{m['latent_bits_per_image']:>9.2f}{m['kl_bits_per_image']:>8.2f}"
-              f"{m['bits_per_dim']:>10.4f}{100 * (m['bits_per_image'] / neg_elbo - 1):>8.2f}%"
-              f"{m['encode_seconds']:>8.1f}{m['decode_seconds']:>8.1f}{str(m['lossless']):>9}")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-        print(f"wrote {args.json}")
+    lossless.run_methods(results, args.methods, BernoulliPixels(weights), weights.info_bits, images, mu, sigma,
+                         args.start, progress=not args.no_progress, backend=args.backend, chunk=args.chunk)
+    lossless.print_table(results)
+    lossless.write_json(results, args.json)
     if args.plot:
         plot(results, args.plot)
         print(f"wrote {args.plot}")
