@@ -324,14 +324,25 @@ def _warn_if_partition_too_fine(pair, target, prior, partition, num_blocks):
         information="the target's KL", slack_bits=TARGET_KL_SLACK_BITS)
 
 
-def _raise_for_status(status, steps, bound_bits, max_steps):
+def first_failed_block(status):
+    """None if every block's search status is OK, else (block, status) of the first that is not.
+
+    KeyboardInterrupt if any search was cancelled (Ctrl-C): a backend's cancelled search is never a
+    result. Every method's status check (``_raise_for_status`` here and in ``recnumba.gprs``) starts here.
+    """
     if np.all(status == STATUS_OK):
-        return
+        return None
     if np.any(status == STATUS_INTERRUPTED):
-        # A backend returned a cancelled search (Ctrl-C): never a result.
         raise KeyboardInterrupt("the search was interrupted")
     block = int(np.flatnonzero(status != STATUS_OK)[0])
-    code = int(status[block])
+    return block, int(status[block])
+
+
+def _raise_for_status(status, steps, bound_bits, max_steps):
+    failed = first_failed_block(status)
+    if failed is None:
+        return
+    block, code = failed
     if code == STATUS_MAX_STEPS and steps[block] == 0:
         raise MaxStepsExceeded(
             f"block {block}: exact PFR would take about 2^{bound_bits[block]:.1f} steps, over 2^10 times "

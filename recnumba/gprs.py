@@ -28,6 +28,7 @@ from recnumba.api import (
     _check_decode_indices,
     check_distribution,
     check_partition,
+    first_failed_block,
     prior_coordinates,
     standardise,
 )
@@ -37,7 +38,7 @@ from recnumba.families.base import pair_of
 from recnumba.families.gaussian import Gaussian
 from recnumba.partition import Partition
 from recnumba.search import gprs as kernels
-from recnumba.search.params import STATUS_INDEX_OVERFLOW, STATUS_INTERRUPTED, STATUS_MAX_STEPS, STATUS_OK
+from recnumba.search.params import STATUS_INDEX_OVERFLOW, STATUS_MAX_STEPS
 from recnumba.validation import check_bits, check_block_ids, check_int, check_seed
 
 __all__ = ["METHOD", "MAX_INDEX", "encode", "decode"]
@@ -137,12 +138,10 @@ def encode(target, prior, seed, *, partition=None, weights=None, num_samples=Non
 
 
 def _raise_for_status(status, steps, limit, targets):
-    if np.all(status == STATUS_OK):
+    failed = first_failed_block(status)
+    if failed is None:
         return
-    if np.any(status == STATUS_INTERRUPTED):
-        raise KeyboardInterrupt("the search was interrupted")
-    block = int(np.flatnonzero(status != STATUS_OK)[0])
-    code = int(status[block])
+    block, code = failed
     kl = _kl_bits(*targets[block])
     if code == STATUS_MAX_STEPS:
         raise MaxStepsExceeded(f"block {block}: GPRS visited max_steps={limit} nodes without accepting (its "
