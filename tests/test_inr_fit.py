@@ -55,3 +55,45 @@ def test_mask_freezes_coded_weights():
     second = fit.fit_images(cfg, pr, x, beta=1e-3, steps=30, seed=4, init=init, mask=mask)
     np.testing.assert_allclose(second.loc[:, :500], first.loc[:, :500], rtol=0, atol=1e-7)
     assert np.abs(second.loc[:, 500:] - first.loc[:, 500:]).max() > 1e-4
+
+
+def test_project_to_budget_holds_every_block_and_leaves_the_rest():
+    rng = np.random.default_rng(5)
+    P, B = 40, 3
+    p_loc, p_std = rng.normal(0, 0.1, P), rng.uniform(0.05, 0.2, P)
+    loc = p_loc + rng.normal(0, 0.5, (B, P))
+    std = p_std * rng.uniform(0.01, 0.5, (B, P))
+    blocks = np.array_split(np.arange(P), 4)
+    before = fit.block_kl_np(fit.kl_bits_np(loc, std, p_loc, p_std), blocks)
+    budget = np.array([1e9, 20.0, 5.0, 1.0])           # block 0 within budget, the others over
+    lo2, st2 = fit.project_to_budget(loc, std, p_loc, p_std, blocks, budget)
+    after = fit.block_kl_np(fit.kl_bits_np(lo2, st2, p_loc, p_std), blocks)
+    assert (before[:, 1:] > budget[1:]).all()
+    assert (after <= budget + 1e-9).all() and (after[:, 1:] > budget[1:] - 1e-6).all()   # at, not below
+    np.testing.assert_array_equal(lo2[:, blocks[0]], loc[:, blocks[0]])
+    with pytest.raises(ValueError, match="budget_bits"):
+        fit.project_to_budget(loc, std, p_loc, p_std, blocks, 0.0)
+    with pytest.raises(ValueError, match="loc and std"):
+        fit.project_to_budget(loc[0], std[0], p_loc, p_std, blocks, 1.0)
+
+
+def test_kl_control_reaches_its_budget_on_a_tiny_case():
+    # the fit's control brings nearly every block near its budget; the projection then holds all of them
+    cfg = model.InrConfig()
+    pr = model.Prior.init(cfg)
+    x = _images(2, seed=3)
+    blocks = np.array_split(np.random.default_rng(1).permutation(cfg.num_params), 60)
+    free = fit.fit_images(cfg, pr, x, beta=1e-4, steps=150, seed=2)
+    budget = 0.5 * float(np.median(fit.block_kl_np(free.kl_bits, blocks)))
+    ctl = fit.KlControl(blocks, np.full(len(blocks), budget), adjust_every=5, factor=1.3)
+    held = fit.fit_images(cfg, pr, x, beta=1e-4, steps=150, seed=2, control=ctl)
+    bk = fit.block_kl_np(held.kl_bits, blocks)
+    assert np.median(bk) < 1.1 * budget
+    loc, std = fit.project_to_budget(held.loc, held.std, pr.loc, pr.std, blocks, budget)
+    assert fit.block_kl_np(fit.kl_bits_np(loc, std, pr.loc, pr.std), blocks).max() <= budget + 1e-9
+    # resuming keeps the multipliers, a plain setup resets them
+    lam = ctl.lam.clone()
+    ctl.setup(2, cfg.num_params, resume=True)
+    assert torch.equal(ctl.lam, lam) and float(lam.max()) > 1
+    ctl.setup(2, cfg.num_params)
+    assert float(ctl.lam.max()) == 1.0

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -103,6 +104,53 @@ def load_prior(path=DEFAULT_PRIOR):
         kl = f["kl_mean_bits"]
         meta = json.loads(str(f["meta"]))
     return cfg, prior, kl, meta
+
+
+def training_kl(cfg, prior, beta, patches=64, steps=1000, seed=0, lr=1e-3, lr_std=1e-2, std_ratio=0.1,
+                cache=True, log=print):
+    """Training-average KL per weight (bits, float64 (P,)) at trade-off ``beta`` under a fixed ``prior``.
+
+    Block plans for a bitrate are built from it (RECOMBINER builds each bitrate's groups from the
+    training KL at that beta): ``patches`` natural-image training patches (``data.training_patches``,
+    seeded) are fitted for ``steps`` Adam steps from the prior (init "prior", no block control, as the test
+    images are fitted) and the per-weight KL averaged over them. Known to sender and receiver (training
+    data only). Cached as ``.npy`` under the data cache (``data.default_cache_dir()``), keyed by the prior's
+    arrays and every argument; ``cache=False`` recomputes.
+    """
+    if not (isinstance(beta, (int, float)) and beta > 0):
+        raise ValueError(f"beta must be a number > 0; got {beta!r}")
+    if not (isinstance(patches, int) and patches >= 1):
+        raise ValueError(f"patches must be an integer >= 1; got {patches!r}")
+    if not (isinstance(steps, int) and steps >= 1):
+        raise ValueError(f"steps must be an integer >= 1; got {steps!r}")
+    import hashlib
+    key = hashlib.sha256(prior.loc.tobytes() + prior.std.tobytes() + json.dumps(
+        [cfg.__dict__, float(beta), patches, steps, seed, lr, lr_std, std_ratio]).encode()).hexdigest()[:16]
+    path = data.default_cache_dir() / f"training_kl_{key}.npy"
+    if cache and path.is_file():
+        return np.load(path)
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    x = data.training_patches(patches, seed=seed)
+    features = model.fourier_features(cfg)
+    targets = model.images_to_targets(x)
+    p_loc, p_std = prior.torch()
+    post = model.Posterior(p_loc.expand(len(x), -1).clone(), (p_std * std_ratio).expand(len(x), -1).clone())
+    t0 = time.perf_counter()
+    fit_steps(cfg, post, prior, features, targets, beta, steps, g, lr, lr_std)
+    with torch.no_grad():
+        kl = model.kl_bits(post.loc.detach().double(), post.std.detach().double(), *prior.torch(torch.float64))
+    kl_mean = kl.mean(dim=0).numpy()
+    if log:
+        log(f"training-average KL at beta {beta:g}: {kl_mean.sum():.0f} bits/image "
+            f"({kl_mean.sum() / cfg.num_pixels:.3f} bpp; {patches} patches x {steps} steps, "
+            f"{time.perf_counter() - t0:.0f} s)")
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npy")
+        np.save(tmp, kl_mean)
+        os.replace(tmp, path)
+    return kl_mean
 
 
 def main(argv=None):

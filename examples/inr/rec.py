@@ -8,7 +8,9 @@ learned prior, for all images at once, with the stream keys ``recnumba.encode_da
 (``item * num_blocks + block``), so that ``recnumba.decode_dataset`` (through ``recnumba.records``)
 decodes the whole set at the end. After each block the coded weights are fixed to their samples and the
 not-yet-coded posteriors are fine-tuned for ``tune_steps`` steps (progressive fine-tuning, COMBINER's
-"fine-tune the rest"); ``tune_steps=0`` is one-shot coding.
+"fine-tune the rest"); ``tune_steps=0`` is one-shot coding. Each block is held to its KL budget
+(``fit.project_to_budget``) just before it is coded, and the fine-tuning continues the fit's per-block
+KL control (``control``), so the not-yet-coded blocks do not drift over budget while they are tuned.
 """
 
 from __future__ import annotations
@@ -40,6 +42,34 @@ def partitioned_plan(kl_mean_bits, block_bits=48.0, seed=0, margin_bits=16.0):
     return rn.BlockPlan.build(kl_mean_bits, block_bits, seed=seed, margin_bits=margin_bits)
 
 
+PARTITION_STRATEGIES = ("information", "random", "collapsed-only")
+
+
+def ablation_plan(plan, strategy, seed=0):
+    """The same blocks as ``plan`` with each block's log2 J re-allocated over its dimensions:
+
+    "information" (``plan`` itself: intervals in proportion to training-average KL), "random"
+    (``Partition.random``, Dirichlet proportions, seeded ``seed + block``) or "collapsed-only"
+    (``Partition.collapsed_only``: even over the non-collapsed dimensions). Each block keeps its
+    total log2 J budget (``plan.nominal_bits - plan.margin_bits``)."""
+    if strategy not in PARTITION_STRATEGIES:
+        raise ValueError(f"strategy must be one of {PARTITION_STRATEGIES}; got {strategy!r}")
+    if strategy == "information":
+        return plan
+    parts = []
+    for blk in plan.blocks:
+        info = plan.info_bits[blk.dims]
+        bits = max(0.0, float(info.sum()) - plan.margin_bits)
+        if strategy == "random":
+            parts.append(rn.Partition.random(blk.dims.size, bits, seed + blk.block_id))
+        else:
+            parts.append(rn.Partition.collapsed_only(info, bits, plan.collapsed_below))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rn.PartitionTooFineWarning)
+        return rn.BlockPlan([blk.dims for blk in plan.blocks], parts, plan.info_bits, block_bits=plan.block_bits,
+                            margin_bits=plan.margin_bits, seed=plan.seed, collapsed_below=plan.collapsed_below)
+
+
 @dataclass
 class RecResult:
     samples: np.ndarray            # (N, P) coded weights (float64)
@@ -50,6 +80,7 @@ class RecResult:
     bpp: np.ndarray                # (N,) from the record bytes
     psnr: np.ndarray               # (N,)
     kl_bits_coded: np.ndarray      # (N,) sum over blocks of each block's KL at the time it was coded
+    max_block_kl_bits: float       # largest KL of any block at the time it was coded (<= its budget)
     encode_seconds: float
     tune_seconds: float
 
@@ -62,18 +93,37 @@ def render(cfg, weights) -> np.ndarray:
 
 
 def encode_images(cfg, prior, plan, fitted: fit.FitResult, images_uint8, beta, seed=1, tune_steps=10,
-                  tune_lr=1e-3, tune_seed=100, code="two-part", num_samples=NUM_SAMPLES, log=None):
-    """Code every block of every image in plan order; fine-tune the rest after each block."""
+                  tune_lr=1e-3, tune_seed=100, code="two-part", num_samples=NUM_SAMPLES, log=None,
+                  budget_bits=None, control: fit.KlControl | None = None, tune_adjust_every=5, log_every=1):
+    """Code every block of every image in plan order; fine-tune the rest after each block.
+
+    budget_bits: KL budget per block (default ``plan.block_bits``; None-like 0 disables the projection);
+    each block is projected to it (``fit.project_to_budget``) just before it is coded. control: the
+    fit's ``KlControl``, continued (multipliers kept, adjusted every ``tune_adjust_every`` steps) during
+    fine-tuning; None tunes without per-block control. tune_steps per block (0: one-shot coding).
+    """
+    if isinstance(tune_steps, bool) or not isinstance(tune_steps, (int, np.integer)) or tune_steps < 0:
+        raise ValueError(f"tune_steps must be an integer >= 0; got {tune_steps!r}")
+    budget = plan.block_bits if budget_bits is None else float(budget_bits)
+    if control is not None:
+        control.adjust_every = int(tune_adjust_every)
     N, P = fitted.loc.shape
     loc, std = fitted.loc.copy(), fitted.std.copy()
     mask = np.zeros((N, P), dtype=bool)
     samples = np.zeros((N, P))
     indices = np.zeros((N, plan.num_blocks), dtype=np.int64)
     kl_coded = np.zeros(N)
+    max_block = 0.0
     items = np.arange(N, dtype=np.int64)
     enc_s = tune_s = 0.0
+    t_start = time.perf_counter()
     for blk in plan.blocks:
         d = blk.dims
+        if budget > 0:
+            loc[:, d], std[:, d] = (a[:, d] for a in fit.project_to_budget(
+                loc, std, prior.loc, prior.std, [d], budget))
+        bkl = fit.kl_bits_np(loc[:, d], std[:, d], prior.loc[d], prior.std[d]).sum(1)
+        max_block = max(max_block, float(bkl.max()))
         target = rn.Gaussian(loc[:, d], std[:, d])
         bprior = rn.Gaussian(np.broadcast_to(prior.loc[d], (N, d.size)).copy(),
                              np.broadcast_to(prior.std[d], (N, d.size)).copy())
@@ -92,20 +142,22 @@ def encode_images(cfg, prior, plan, fitted: fit.FitResult, images_uint8, beta, s
         if tune_steps and not mask.all():
             t0 = time.perf_counter()
             r = fit.fit_images(cfg, prior, images_uint8, beta, steps=tune_steps, seed=tune_seed + blk.block_id,
-                               lr=tune_lr, init=(loc, std), mask=mask)
+                               lr=tune_lr, init=(loc, std), mask=mask, control=control, resume_control=True,
+                               evaluate=False)
             tune_s += time.perf_counter() - t0
             free = ~mask
             loc[free], std[free] = r.loc[free], r.std[free]
-        if log:
-            log(f"block {blk.block_id + 1}/{plan.num_blocks}: {d.size} weights, "
-                f"{blk.nominal_bits:.1f} nominal bits, log2 J {blk.partition.bits:.1f}")
+        if log and ((blk.block_id + 1) % log_every == 0 or blk.block_id + 1 == plan.num_blocks):
+            log(f"    block {blk.block_id + 1}/{plan.num_blocks}: {d.size} weights, "
+                f"{blk.nominal_bits:.1f} nominal bits, log2 J {blk.partition.bits:.1f}, "
+                f"{time.perf_counter() - t_start:.0f} s")
     header = RecordHeader(plan, rn.Gaussian(prior.loc, prior.std), seed=seed, code=code, method="orc",
                           num_samples=num_samples)
     records = write_records(indices, header)
     images = render(cfg, samples)
     bpp = np.array([8 * len(r) for r in records]) / cfg.num_pixels
     return RecResult(samples, indices, records, header, images, bpp, model.psnr_uint8(images, images_uint8),
-                     kl_coded, enc_s, tune_s)
+                     kl_coded, max_block, enc_s, tune_s)
 
 
 def decode_images(cfg, records, header):
