@@ -38,9 +38,15 @@ from inr import data, fit, model, prior, rd, rec  # noqa: E402
 from recnumba.records import RecordHeader, write_records  # noqa: E402
 
 METHODS = {
-    "plain-orc-16": dict(plan=lambda kl, s: rec.plain_plan(kl, 16.0, seed=s), budget=16.0),
-    "partitioned-orc-48": dict(plan=lambda kl, s: rec.partitioned_plan(kl, 48.0, seed=s), budget=48.0),
+    # code: each method's index code for its records. Plain ORC's indices are < 2^16, so 16 fixed bits per
+    # block (as examples/mnist_lossless.py does): its blocks are held at ~16 bits of KL, where a zeta or
+    # Elias code costs more. Partitioned indices carry log2 J + ~16 bits, below the 48-bit budget in many
+    # blocks: zeta. The JSON's bpp_by_code has every code's bytes for every row.
+    "plain-orc-16": dict(plan=lambda kl, s: rec.plain_plan(kl, 16.0, seed=s), budget=16.0, code="fixed"),
+    "partitioned-orc-48": dict(plan=lambda kl, s: rec.partitioned_plan(kl, 48.0, seed=s), budget=48.0,
+                               code="zeta"),
 }
+CODES = ("fixed", "zeta", "two-part")
 DEFAULT_BETAS = (5e-4, 1e-3, 2e-3, 4e-3)
 ABLATION_BETA = 1e-3
 BD_PAIRS = (("partitioned-orc-48", "plain-orc-16"), ("partitioned-orc-48-no-ft", "plain-orc-16-no-ft"))
@@ -79,7 +85,8 @@ def _check(images_idx, betas, methods, fit_steps, tune_total):
 
 def run(images_idx, betas=DEFAULT_BETAS, methods=tuple(METHODS), fit_steps=2000, tune_total=1500, seed=0,
         no_ft=True, ablation_beta=ABLATION_BETA, control=True, init="prior", plan_patches=64, plan_steps=1000,
-        classical=True, code="zeta", num_samples=rec.NUM_SAMPLES, log=print):
+        classical=True, code=None, num_samples=rec.NUM_SAMPLES, save_indices=None, on_row=None,
+        log=print):
     """Run the example; returns the JSON-ready result dict (see the module docstring).
 
     images_idx: CIFAR-10 test indices (0-19); betas: trade-offs (KL bits per pixel weight in the loss);
@@ -87,9 +94,11 @@ def run(images_idx, betas=DEFAULT_BETAS, methods=tuple(METHODS), fit_steps=2000,
     blocks (per block: round(tune_total / num_blocks), at least 1; 0 = none); no_ft: also code each fit
     one-shot (``*-no-ft``); ablation_beta: the beta of the partition ablation (None: none);
     plan_patches / plan_steps: the training fit that gives each beta's training-average KL; code: the
-    records' index code (``recnumba.records.RECORD_CODES``; "zeta": one arithmetic-coded stream per record,
-    the ORC rank under a Zeta law set by the block's planned information); num_samples: ORC candidates
-    per block (2^16; smaller only for quick tests).
+    records' index code (``recnumba.records.RECORD_CODES``) for every method, or None: each method's own
+    (``METHODS[name]["code"]``: "fixed" for plain ORC, "zeta" for partitioned); num_samples: ORC candidates
+    per block (2^16; smaller only for quick tests); save_indices: a folder for every row's (N, num_blocks)
+    ORC indices (``indices_{method}_beta{beta}.npy``), or None; on_row: called with the partial result
+    after every row (the command line writes ``--json`` then, so a long run leaves its finished rows).
     """
     images_idx = list(map(int, images_idx))
     betas = [float(b) for b in betas]
@@ -135,7 +144,7 @@ def run(images_idx, betas=DEFAULT_BETAS, methods=tuple(METHODS), fit_steps=2000,
                 vctl = copy.deepcopy(ctl)
                 t0 = time.perf_counter()
                 r = rec.encode_images(cfg, pr, vplan, f, x, beta, seed=seed + 1, tune_steps=ts, budget_bits=budget,
-                                      control=vctl, code=code, num_samples=num_samples, log=log, log_every=max(1, plan.num_blocks // 4))
+                                      control=vctl, code=code or spec["code"], num_samples=num_samples, log=log, log_every=max(1, plan.num_blocks // 4))
                 enc_total = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 w, img = rec.decode_images(cfg, r.records, r.header)
@@ -144,17 +153,23 @@ def run(images_idx, betas=DEFAULT_BETAS, methods=tuple(METHODS), fit_steps=2000,
                 out["decoded_match"] &= match
                 psnr = model.psnr_uint8(img, x)
                 by_code = {}
-                for c in ("zeta", "two-part"):
+                for c in CODES:
                     hdr = RecordHeader(vplan, r.header.prior, seed=r.header.seed, code=c, method="orc",
                                        num_samples=r.header.num_samples)
                     by_code[c] = float(np.mean([8 * len(b) for b in write_records(r.indices, hdr)]) / cfg.num_pixels)
-                row = dict(beta=beta, bpp=float(r.bpp.mean()), psnr=float(psnr.mean()), tune_steps=ts,
+                row = dict(beta=beta, bpp=float(r.bpp.mean()), psnr=float(psnr.mean()), code=r.header.code,
+                           tune_steps=ts,
                            bpp_by_code=by_code, **fit_row, coded_kl_bpp=float(r.kl_bits_coded.mean() / cfg.num_pixels),
                            coded_max_block_kl_bits=r.max_block_kl_bits,
                            rec_seconds=r.encode_seconds, tune_seconds=r.tune_seconds,
                            encode_seconds=enc_total, decode_seconds=dec, decoded_match=match,
                            bpp_per_image=[float(v) for v in r.bpp], psnr_per_image=[float(v) for v in psnr])
                 out["methods"].setdefault(vname, []).append(row)
+                if save_indices:
+                    save_indices.mkdir(parents=True, exist_ok=True)
+                    np.save(save_indices / f"indices_{vname}_beta{beta:g}.npy", r.indices)
+                if on_row:
+                    on_row(out)
                 log(f"  {vname} beta {beta:g}: {row['bpp']:.3f} bpp, {row['psnr']:.2f} dB (fit: sample "
                     f"{row['fit_sample_psnr']:.2f} dB, mean {row['fit_mean_psnr']:.2f} dB, KL {row['fit_kl_bpp']:.3f}"
                     f" bpp, max block {row['fit_max_block_kl_bits']:.1f} -> coded {r.max_block_kl_bits:.1f} bits),"
@@ -210,13 +225,15 @@ def main(argv=None):
                     help="fine-tuning steps summed over the blocks (same for every plan)")
     ap.add_argument("--skip-no-ft", action="store_true", help="do not also code one-shot (no fine-tuning)")
     ap.add_argument("--ablation-beta", default=f"{ABLATION_BETA:g}", help="beta of the partition ablation, or 'none'")
-    ap.add_argument("--code", default="zeta", help="records' index code (zeta, two-part, delta, ...)")
+    ap.add_argument("--code", default=None,
+                    help="records' index code for every method (default: fixed for plain, zeta for partitioned)")
     ap.add_argument("--no-control", action="store_true")
     ap.add_argument("--init", choices=("prior", "siren"), default="prior")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--figure", type=Path, help="write the RD figure (PNG)")
+    ap.add_argument("--save-indices", type=Path, help="folder for every row's ORC indices (.npy)")
     ap.add_argument("--merge", type=Path, nargs="+", help="combine these result files instead of running")
     a = ap.parse_args(argv)
     if a.threads < 1:
@@ -232,6 +249,8 @@ def main(argv=None):
         abl = None if a.ablation_beta.lower() == "none" else float(a.ablation_beta)
         res = run(parse_range(a.images), betas, a.methods.split(","), a.fit_steps, a.tune_total, a.seed,
                   no_ft=not a.skip_no_ft, ablation_beta=abl, control=not a.no_control, code=a.code,
+                  save_indices=a.save_indices,
+                  on_row=(lambda partial: a.json.write_text(json.dumps(partial, indent=1))) if a.json else None,
                   init=None if a.init == "siren" else "prior")
     if a.json:
         a.json.write_text(json.dumps(res, indent=1))

@@ -30,15 +30,19 @@ def _data_or_skip():
         pytest.skip(f"CIFAR-10 / scikit-image wheel not obtainable here: {str(exc)[:200]}")
 
 
-def test_one_image_tiny_pipeline_end_to_end():
+def test_one_image_tiny_pipeline_end_to_end(tmp_path):
     _data_or_skip()
+    partial = []
     out = inr_cifar.run([0], [1e-2, 3e-2], ["partitioned-orc-48"], fit_steps=40, tune_total=4, num_samples=1 << 10,
-                        plan_patches=2, plan_steps=20, ablation_beta=None, log=lambda s: None)
+                        plan_patches=2, plan_steps=20, ablation_beta=None, log=lambda s: None,
+                        save_indices=tmp_path, on_row=lambda o: partial.append(sum(map(len, o["methods"].values()))))
+    assert partial == [1, 2, 3, 4]                               # after every row
+    assert sorted(p.name for p in tmp_path.iterdir())[0] == "indices_partitioned-orc-48-no-ft_beta0.01.npy"
     assert out["images"] == [0] and out["decoded_match"] is True
     rows = out["methods"]["partitioned-orc-48"]
     assert [r["beta"] for r in rows] == [1e-2, 3e-2]
     for r in rows:
-        assert r["decoded_match"] and r["tune_steps"] >= 1 and r["bpp"] > 0 and 5 < r["psnr"] < 60
+        assert r["code"] == "zeta" and r["decoded_match"] and r["tune_steps"] >= 1 and r["bpp"] > 0 and 5 < r["psnr"] < 60
         assert r["bpp"] == r["bpp_per_image"][0] == r["bpp_by_code"]["zeta"]      # from the record's bytes
         assert r["coded_max_block_kl_bits"] <= 48.0 + 1e-9
     assert [r["tune_steps"] for r in out["methods"]["partitioned-orc-48-no-ft"]] == [0, 0]
