@@ -160,39 +160,48 @@ def assemble(active, collapsed, coded, first_item):
     return z
 
 
-def run_method(method, pixels, info_bits, images, mu, sigma, first_item, progress, backend="cpu", chunk=2000):
-    """Encode and decode ``images`` (N, 784) with one method; returns the method's JSON entry.
+def _layout(info_bits):
+    """(active, collapsed) dimension indices of a per-dimension information vector (bits)."""
+    return np.flatnonzero(info_bits >= COLLAPSED_BELOW), np.flatnonzero(info_bits < COLLAPSED_BELOW)
+
+
+def encode_images(method, pixels, info_bits, images, mu, sigma, first_item=0, progress=False, backend="cpu",
+                  chunk=2000):
+    """The sender: REC for every image's latents (batched), then one record per image.
 
     pixels: a :class:`PixelCoder`; info_bits (K,): per-dimension training-set information in bits;
-    mu, sigma (N, K): the posteriors q(z|x); first_item: the first image's number (stream keys)."""
-    active = np.flatnonzero(info_bits >= COLLAPSED_BELOW)
-    collapsed = np.flatnonzero(info_bits < COLLAPSED_BELOW)
+    images (N, 784); mu, sigma (N, K): the posteriors q(z|x); first_item: the first image's number
+    (stream keys and check bytes). Returns ``(header, records, encoding, z_sent, clipped)``: the
+    ``RecordHeader``, N record bytes, the ``DatasetEncoding`` of the coded dimensions, the latents
+    (N, K) both sides use, and the fraction of posterior stds lowered to ``GPRS_MAX_STD`` (GPRS only).
+    """
+    active, collapsed = _layout(info_bits)
     plan = make_plan(method, info_bits[active])
     prior = rn.Gaussian(np.zeros(active.size), np.ones(active.size))
     scale = sigma[:, active]
-    is_gprs = method == GPRS_METHOD
-    clipped = float(np.mean(scale >= GPRS_MAX_STD)) if is_gprs else 0.0
-    if is_gprs:
+    clipped = 0.0
+    if method == GPRS_METHOD:
+        clipped = float(np.mean(scale >= GPRS_MAX_STD))
         scale = np.minimum(scale, GPRS_MAX_STD)
     posteriors = rn.Gaussian(mu[:, active], scale)
-    count = len(images)
-
-    # The sender: REC for every image's latents (batched), then one record per image holding its
-    # block indices and, in the same stream, its pixels given the latents.
-    started = time.perf_counter()
     encoding = rn.encode_dataset(posteriors, prior, plan, REC_SEED, first_item=first_item, chunk=chunk,
                                  progress=progress, backend=backend, **method_options(method))
     header = record_header(plan, prior, method)
     z_sent = assemble(active, collapsed, encoding.samples, first_item)
     records = [write_record(encoding.indices[i], header, first_item + i, extra=pixels.segments(z_sent[i], x))
                for i, x in enumerate(images)]
-    encode_seconds = time.perf_counter() - started
+    return header, records, encoding, z_sent, clipped
 
-    # The receiver: the header once, then each record on its own, as a one-image receiver would.
-    started = time.perf_counter()
-    received = RecordHeader.from_bytes(header.to_bytes())
+
+def decode_images(header_bytes, records, pixels, info_bits, first_item=0, backend="cpu"):
+    """The receiver: the header once, then each record on its own, as a one-image receiver would.
+
+    Returns ``(images, z)``: uint8 (N, 784) and the latents (N, K). A corrupted record, or one read
+    against another header or item number, raises ``recnumba.records.RecordError``."""
+    active, collapsed = _layout(info_bits)
+    received = RecordHeader.from_bytes(header_bytes)
     decode_method = "gprs" if received.method == "gprs" else None
-    decoded, z = np.empty_like(images), np.empty_like(z_sent)
+    decoded, z = [], np.empty((len(records), active.size + collapsed.size))
     for i, record in enumerate(records):
         item = first_item + i
 
@@ -203,8 +212,23 @@ def run_method(method, pixels, info_bits, images, mu, sigma, first_item, progres
             return pixels.models(z[i])
 
         _, (pixels_read,) = read_record(record, received, item, extra=pixel_model)
-        decoded[i] = pixels_read
+        decoded.append(pixels_read)
+    return np.asarray(decoded, dtype=np.uint8).reshape(len(records), -1), z
+
+
+def run_method(method, pixels, info_bits, images, mu, sigma, first_item, progress, backend="cpu", chunk=2000):
+    """Encode and decode ``images`` (N, 784) with one method (:func:`encode_images`, :func:`decode_images`);
+    returns the method's JSON entry (bits from the records' lengths, seconds, lossless)."""
+    count = len(images)
+    started = time.perf_counter()
+    header, records, encoding, z_sent, clipped = encode_images(method, pixels, info_bits, images, mu, sigma,
+                                                               first_item, progress, backend, chunk)
+    encode_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    decoded, z = decode_images(header.to_bytes(), records, pixels, info_bits, first_item, backend)
     decode_seconds = time.perf_counter() - started
+    plan, prior = header.plan, header.prior
+    is_gprs = method == GPRS_METHOD
 
     total = 8 * sum(len(r) for r in records)
     by_code = {}
@@ -311,3 +335,26 @@ def write_json(results, path):
     if path:
         pathlib.Path(path).write_text(json.dumps(results, indent=2))
         print(f"wrote {path}")
+
+
+def merge_json(paths, out=None):
+    """One results dict from runs of different methods on the same images (``--methods`` split over
+    processes): the runs must agree on count, start, split and ``neg_elbo_bits``; methods are united,
+    ``lossless`` is re-derived from theirs. Writes ``out`` if given; returns the dict."""
+    runs = [json.loads(pathlib.Path(p).read_text()) for p in paths]
+    if not runs:
+        raise ValueError("paths: give at least one results file")
+    merged = dict(runs[0], methods={})
+    for path, run in zip(paths, runs):
+        for key in ("count", "start", "split", "neg_elbo_bits"):
+            if run.get(key) != merged.get(key):
+                raise ValueError(f"paths: {path} has {key} = {run.get(key)!r}, the first file {merged.get(key)!r}")
+        overlap = set(run["methods"]) & set(merged["methods"])
+        if overlap:
+            raise ValueError(f"paths: {path} repeats methods {sorted(overlap)}")
+        merged["methods"].update(run["methods"])
+    merged["lossless"] = all(m["lossless"] for m in merged["methods"].values())
+    merged["merged_from"] = [pathlib.Path(p).name for p in paths]
+    if out is not None:
+        write_json(merged, out)
+    return merged
