@@ -67,3 +67,14 @@ def test_coded_blocks_are_held_to_budget_and_tune_steps_checked():
     assert out.max_block_kl_bits <= 16.0 + 1e-9
     with pytest.raises(ValueError, match="tune_steps"):
         rec.encode_images(cfg, pr, plan, fitted, x, 3e-3, tune_steps=-1)
+
+
+def test_bin_entropy_of_the_prior_is_log2_j_and_of_a_narrow_posterior_zero():
+    p_loc, p_std = np.array([0.0, 1.0, -2.0]), np.array([1.0, 0.5, 2.0])
+    intervals = np.array([4, 1, 8])
+    h = rec.bin_entropy_bits(np.tile(p_loc, (2, 1)), np.tile(p_std, (2, 1)), p_loc, p_std, intervals)
+    np.testing.assert_allclose(h, [5.0, 5.0], atol=1e-9)          # equal prior mass: log2 4 + log2 8
+    from scipy.special import ndtri
+    centre = p_loc + p_std * ndtri(np.array([0.375, 0.5, 0.0625]))  # inside one bin of each dimension
+    narrow = rec.bin_entropy_bits(centre[None], 1e-4 * p_std[None], p_loc, p_std, intervals)
+    assert narrow[0] < 1e-6

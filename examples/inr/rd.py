@@ -107,6 +107,7 @@ STYLE = {
     "plain-orc-16-no-ft": dict(color="C0", marker="o", ls=":", mfc="none", label="plain ORC 16, no fine-tuning"),
     "partitioned-orc-48-no-ft": dict(color="C3", marker="s", ls=":", mfc="none",
                                      label="partitioned ORC 48, no fine-tuning"),
+    "partitioned-orc-32": dict(color="C1", marker="D", ls="-", label="partitioned ORC, 32-bit blocks, fine-tuned (extra)"),
     "partitioned-orc-48-random": dict(color="C2", marker="^", ls="none", label="ablation: random intervals"),
     "partitioned-orc-48-collapsed-only": dict(color="C4", marker="v", ls="none",
                                               label="ablation: collapsed-only intervals"),

@@ -70,6 +70,29 @@ def ablation_plan(plan, strategy, seed=0):
                             margin_bits=plan.margin_bits, seed=plan.seed, collapsed_below=plan.collapsed_below)
 
 
+def bin_entropy_bits(loc, std, prior_loc, prior_std, intervals) -> np.ndarray:
+    """Entropy (bits) of a block's bin index j under factorised Gaussian posteriors, per image.
+
+    loc, std: (N, d) posteriors of the block's d weights; prior_loc, prior_std: (d,); intervals: (d,)
+    interval counts J_d (equal prior mass, edges at prior quantiles). With ORC's target bin weights the
+    candidates' proposal is Q(j) J p(x) on bin j, so the information left for the in-bin search is
+    KL(q || proposal) = KL(q || p) - log2 J + H_q(j): a partition only removes log2 J - H_q(j) bits.
+    """
+    from scipy.special import ndtr, ndtri
+
+    loc, std = np.atleast_2d(loc), np.atleast_2d(std)
+    h = np.zeros(loc.shape[0])
+    for i, jd in enumerate(np.asarray(intervals, dtype=np.int64)):
+        if jd <= 1:
+            continue
+        edges = prior_loc[i] + prior_std[i] * ndtri(np.arange(1, jd) / jd)          # (jd - 1,)
+        cdf = ndtr((edges[None, :] - loc[:, i:i + 1]) / std[:, i:i + 1])
+        mass = np.diff(np.concatenate([np.zeros((loc.shape[0], 1)), cdf, np.ones((loc.shape[0], 1))], 1), axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h -= np.where(mass > 0, mass * np.log2(mass), 0.0).sum(1)
+    return h
+
+
 @dataclass
 class RecResult:
     samples: np.ndarray            # (N, P) coded weights (float64)
@@ -81,6 +104,8 @@ class RecResult:
     psnr: np.ndarray               # (N,)
     kl_bits_coded: np.ndarray      # (N,) sum over blocks of each block's KL at the time it was coded
     max_block_kl_bits: float       # largest KL of any block at the time it was coded (<= its budget)
+    in_bin_bits: np.ndarray        # (N,) mean over blocks of KL - log2 J + H_q(j) at coding time (bits left
+                                   # for the 2^16 in-bin candidates; see bin_entropy_bits)
     encode_seconds: float
     tune_seconds: float
 
@@ -114,6 +139,7 @@ def encode_images(cfg, prior, plan, fitted: fit.FitResult, images_uint8, beta, s
     indices = np.zeros((N, plan.num_blocks), dtype=np.int64)
     kl_coded = np.zeros(N)
     max_block = 0.0
+    in_bin = np.zeros(N)
     items = np.arange(N, dtype=np.int64)
     enc_s = tune_s = 0.0
     t_start = time.perf_counter()
@@ -124,6 +150,8 @@ def encode_images(cfg, prior, plan, fitted: fit.FitResult, images_uint8, beta, s
                 loc, std, prior.loc, prior.std, [d], budget))
         bkl = fit.kl_bits_np(loc[:, d], std[:, d], prior.loc[d], prior.std[d]).sum(1)
         max_block = max(max_block, float(bkl.max()))
+        in_bin += bkl - blk.partition.bits + bin_entropy_bits(loc[:, d], std[:, d], prior.loc[d], prior.std[d],
+                                                              blk.partition.intervals)
         target = rn.Gaussian(loc[:, d], std[:, d])
         bprior = rn.Gaussian(np.broadcast_to(prior.loc[d], (N, d.size)).copy(),
                              np.broadcast_to(prior.std[d], (N, d.size)).copy())
@@ -157,7 +185,7 @@ def encode_images(cfg, prior, plan, fitted: fit.FitResult, images_uint8, beta, s
     images = render(cfg, samples)
     bpp = np.array([8 * len(r) for r in records]) / cfg.num_pixels
     return RecResult(samples, indices, records, header, images, bpp, model.psnr_uint8(images, images_uint8),
-                     kl_coded, max_block, enc_s, tune_s)
+                     kl_coded, max_block, in_bin / plan.num_blocks, enc_s, tune_s)
 
 
 def decode_images(cfg, records, header):
