@@ -38,16 +38,17 @@ from inr import data, fit, model, prior, rd, rec  # noqa: E402
 from recnumba.records import RecordHeader, write_records  # noqa: E402
 
 METHODS = {
-    # code: each method's index code for its records. Plain ORC's indices are < 2^16, so 16 fixed bits per
-    # block (as examples/mnist_lossless.py does): its blocks are held at ~16 bits of KL, where a zeta or
-    # Elias code costs more. Partitioned indices carry log2 J + ~16 bits, below the 48-bit budget in many
-    # blocks: zeta. The JSON's bpp_by_code has every code's bytes for every row.
+    # code: each method's index code for its records, the shortest of fixed / zeta / two-part measured on
+    # the 20 images at every beta (the JSON's bpp_by_code has all three for every row). Plain ORC's
+    # indices are < 2^16: 16 fixed bits per block (as examples/mnist_lossless.py does; zeta costs 3-7 %
+    # more, two-part 12-19 %). Partitioned: the bin j in log2 J raw bits, then Elias delta of the rank k
+    # ("two-part", 3-7 % below zeta, whose exponent assumes the planned information is all sent).
     "plain-orc-16": dict(plan=lambda kl, s: rec.plain_plan(kl, 16.0, seed=s), budget=16.0, code="fixed"),
     "partitioned-orc-48": dict(plan=lambda kl, s: rec.partitioned_plan(kl, 48.0, seed=s), budget=48.0,
-                               code="zeta"),
+                               code="two-part"),
     # extra (not in the default set): smaller partitioned blocks leave fewer bits of bin entropy
     "partitioned-orc-32": dict(plan=lambda kl, s: rec.partitioned_plan(kl, 32.0, seed=s), budget=32.0,
-                               code="zeta"),
+                               code="two-part"),
 }
 DEFAULT_METHODS = ("plain-orc-16", "partitioned-orc-48")
 CODES = ("fixed", "zeta", "two-part")
@@ -99,7 +100,7 @@ def run(images_idx, betas=DEFAULT_BETAS, methods=DEFAULT_METHODS, fit_steps=2000
     one-shot (``*-no-ft``); ablation_beta: the beta of the partition ablation (None: none);
     plan_patches / plan_steps: the training fit that gives each beta's training-average KL; code: the
     records' index code (``recnumba.records.RECORD_CODES``) for every method, or None: each method's own
-    (``METHODS[name]["code"]``: "fixed" for plain ORC, "zeta" for partitioned); num_samples: ORC candidates
+    (``METHODS[name]["code"]``: "fixed" for plain ORC, "two-part" for partitioned); num_samples: ORC candidates
     per block (2^16; smaller only for quick tests); save_indices: a folder for every row's (N, num_blocks)
     ORC indices (``indices_{method}_beta{beta}.npy``), or None; on_row: called with the partial result
     after every row (the command line writes ``--json`` then, so a long run leaves its finished rows).
@@ -231,7 +232,7 @@ def main(argv=None):
     ap.add_argument("--skip-no-ft", action="store_true", help="do not also code one-shot (no fine-tuning)")
     ap.add_argument("--ablation-beta", default=f"{ABLATION_BETA:g}", help="beta of the partition ablation, or 'none'")
     ap.add_argument("--code", default=None,
-                    help="records' index code for every method (default: fixed for plain, zeta for partitioned)")
+                    help="records' index code for every method (default: fixed for plain, two-part for partitioned)")
     ap.add_argument("--no-control", action="store_true")
     ap.add_argument("--init", choices=("prior", "siren"), default="prior")
     ap.add_argument("--seed", type=int, default=0)

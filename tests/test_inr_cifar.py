@@ -42,8 +42,8 @@ def test_one_image_tiny_pipeline_end_to_end(tmp_path):
     rows = out["methods"]["partitioned-orc-48"]
     assert [r["beta"] for r in rows] == [1e-2, 3e-2]
     for r in rows:
-        assert r["code"] == "zeta" and r["decoded_match"] and r["tune_steps"] >= 1 and r["bpp"] > 0 and 5 < r["psnr"] < 60
-        assert r["bpp"] == r["bpp_per_image"][0] == r["bpp_by_code"]["zeta"]      # from the record's bytes
+        assert r["code"] == "two-part" and r["decoded_match"] and r["tune_steps"] >= 1 and r["bpp"] > 0 and 5 < r["psnr"] < 60
+        assert r["bpp"] == r["bpp_per_image"][0] == r["bpp_by_code"]["two-part"]      # from the record's bytes
         assert r["coded_max_block_kl_bits"] <= 48.0 + 1e-9
     assert [r["tune_steps"] for r in out["methods"]["partitioned-orc-48-no-ft"]] == [0, 0]
     assert set(out["bd_rate"]) == {"partitioned-orc-48 vs plain-orc-16",
