@@ -128,3 +128,13 @@ sys.exit(status if "torch" not in sys.modules else 3)
 """)
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_gprs_scale_keeps_the_ratio_mode_near_the_target():
+    loc = np.array([[0.0, 0.0122, -0.5, 3.0, 0.01]])
+    scale = np.array([[1.2, 1.0036, 0.99, 0.3, 0.5]])
+    b = lossless.gprs_scale(loc, scale)
+    assert np.all(b <= scale) and np.all(b < 1.0)
+    mode_offset = np.abs(loc) * b * b / (1.0 - b * b)  # |x* - mu| for x* = mu / (1 - b^2)
+    assert np.all(mode_offset <= lossless.GPRS_MODE_OFFSET * (1 + 1e-12))
+    assert b[0, 3] == 0.3 and b[0, 4] == 0.5  # narrow posteriors are left alone
