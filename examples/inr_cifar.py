@@ -54,7 +54,8 @@ DEFAULT_METHODS = ("plain-orc-16", "partitioned-orc-48")
 CODES = ("fixed", "zeta", "two-part")
 DEFAULT_BETAS = (5e-4, 1e-3, 2e-3, 4e-3)
 ABLATION_BETA = 1e-3
-BD_PAIRS = (("partitioned-orc-48", "plain-orc-16"), ("partitioned-orc-48-no-ft", "plain-orc-16-no-ft"))
+BD_PAIRS = (("partitioned-orc-48", "plain-orc-16"), ("partitioned-orc-48-no-ft", "plain-orc-16-no-ft"),
+            ("partitioned-orc-32", "plain-orc-16"))
 
 
 def parse_range(text):
@@ -193,6 +194,8 @@ def add_bd_rates(out):
     for test, ref in BD_PAIRS:
         a, b = out["methods"].get(ref, []), out["methods"].get(test, [])
         key = f"{test} vs {ref}"
+        if test not in DEFAULT_METHODS + tuple(m + "-no-ft" for m in DEFAULT_METHODS) and not b:
+            continue                                             # an extra method that was not run
         try:
             out["bd_rate"][key] = rd.bd_rate([r["bpp"] for r in a], [r["psnr"] for r in a],
                                              [r["bpp"] for r in b], [r["psnr"] for r in b])
@@ -239,9 +242,13 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--figure", type=Path, help="write the RD figure (PNG)")
+    ap.add_argument("--num-samples", type=int, default=rec.NUM_SAMPLES,
+                    help="ORC candidates per block (default 2^16; the issue's budget)")
     ap.add_argument("--save-indices", type=Path, help="folder for every row's ORC indices (.npy)")
     ap.add_argument("--merge", type=Path, nargs="+", help="combine these result files instead of running")
     a = ap.parse_args(argv)
+    if a.num_samples < 1:
+        raise ValueError(f"--num-samples must be >= 1; got {a.num_samples}")
     if a.threads < 1:
         raise ValueError(f"--threads must be >= 1; got {a.threads}")
     torch.set_num_threads(a.threads)
@@ -255,7 +262,7 @@ def main(argv=None):
         abl = None if a.ablation_beta.lower() == "none" else float(a.ablation_beta)
         res = run(parse_range(a.images), betas, a.methods.split(","), a.fit_steps, a.tune_total, a.seed,
                   no_ft=not a.skip_no_ft, ablation_beta=abl, control=not a.no_control, code=a.code,
-                  save_indices=a.save_indices,
+                  save_indices=a.save_indices, num_samples=a.num_samples,
                   on_row=(lambda partial: a.json.write_text(json.dumps(partial, indent=1))) if a.json else None,
                   init=None if a.init == "siren" else "prior")
     if a.json:

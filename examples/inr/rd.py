@@ -135,7 +135,7 @@ def plot_rd(result, path, title=None):
         ax.set_title(title, fontsize=9)
     rec_bpp = [r["bpp"] for rows in result["methods"].values() for r in rows]
     rec_psnr = [r["psnr"] for rows in result["methods"].values() for r in rows]
-    ax.set_xlim(0, max(rec_bpp) * 1.6)
+    ax.set_xlim(0, max(max(rec_bpp) * 1.6, 6.6))
     ax.set_ylim(min(rec_psnr) - 2, max(rec_psnr) + 4)
     ax.set_xlabel("bits per pixel (from the bytes written)")
     ax.set_ylabel("PSNR (dB, mean over images)")
