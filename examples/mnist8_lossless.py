@@ -21,7 +21,8 @@ header (``header_bytes``, reported apart). The receiver decodes each record on i
 * ``gprs-per-dim``: per-dimension exact GPRS (``BlockPlan.per_dimension``, ``method="gprs"``),
   ζ-coded path indices: the per-dimension baseline of the published A* coding / GRC rows;
 * ``plain-orc-16``: 16-bit blocks, ORC with 2^16 candidates, fixed 16-bit indices;
-* ``partitioned-orc-<B>``: space-partitioned ORC (2^16 candidates) in balanced blocks of at most B bits;
+* ``partitioned-orc-<B>``: space-partitioned ORC (2^16 candidates) in balanced blocks of at most B bits
+  (``partitioned-orc-<B>-n<n>``: 2^n candidates per block);
 * ``partitioned-pfr-<B>``: exact space-partitioned PFR in small balanced blocks.
 
 ``neg_elbo_bits`` is the negative ELBO per image in bits, analytic KL plus a single-sample
@@ -94,7 +95,7 @@ def main(argv=None):
         parser.add_argument("--split", choices=mnist_data.SPLITS, default="test",
                             help="MNIST split to code (default test; the block-size sweep ran on valid, training images of this VAE)")
 
-    args = lossless.parse_args(argv, __doc__.split("\n\n")[0], DEFAULT_METHODS, extra)
+    args = lossless.parse_args(argv, __doc__.split("\n\n")[0], DEFAULT_METHODS, extra, fixture_images=50)
     weights = vae.load_weights(args.weights)
     if weights.info_bits is None:
         raise ValueError("--weights: the file has no info_bits (per-dimension information); retrain with "

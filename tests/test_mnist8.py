@@ -108,6 +108,13 @@ def test_bad_arguments(example):
         example["main"](["--fixture", "--start", "50", "--methods", "plain-orc-16"])
     with pytest.raises(ValueError, match="unknown method"):
         example["main"](["--fixture", "--count", "1", "--methods", "partitioned-orc"])
+    with pytest.raises(ValueError, match="partitioned-orc only"):
+        example["main"](["--fixture", "--count", "1", "--methods", "partitioned-pfr-16-n18"])
+    with pytest.raises(ValueError, match="--chunk"):
+        example["main"](["--fixture", "--count", "1", "--chunk", "0"])
+    assert lossless.parse_method("partitioned-orc-48-n18") == ("partitioned-orc", 48.0, 1 << 18)
+    assert lossless.parse_method("partitioned-orc-32") == ("partitioned-orc", 32.0, lossless.NUM_SAMPLES)
+    assert lossless.method_options("partitioned-orc-48-n18")["num_samples"] == 1 << 18
 
 
 def test_example_runs_without_torch(tmp_path):

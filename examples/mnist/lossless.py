@@ -12,6 +12,7 @@ Method names (``make_plan``, ``method_options``):
 * ``partitioned-orc-<B>``: blocks of at most B bits of nearly equal information (balanced packing),
   ORC with 2^16 candidates on a space partition (log2 J = the block's information minus
   ``ORC_MARGIN_BITS``, or less so that every index fits int64), target bin weights, zeta-coded indices;
+  ``partitioned-orc-<B>-n<n>``: the same with 2^n candidates per block;
 * ``partitioned-pfr-<B>``: small balanced blocks, log2 J one bit below each block's information, exact
   partitioned PFR (``method="auto"``: exact PFR where the search bound is at most 2^20 steps, partitioned
   ORC with 2^16 candidates in the rest; the JSON reports the exact fraction), zeta code;
@@ -36,6 +37,7 @@ import argparse
 import json
 import math
 import pathlib
+import re
 import sys
 import time
 
@@ -65,7 +67,7 @@ PFR_PACKING = "balanced"
 #: ``LATENT_CODES`` are all measured (``latent_bits_per_image_by_code`` in the JSON).
 LATENT_CODE = "zeta"
 LATENT_CODES = ("delta", "two-part", "zeta")
-MAX_PARTITION_BITS = 63 - int(math.log2(NUM_SAMPLES))  # every index (k-1) J + j < N J fits int64
+MAX_PARTITION_BITS = 63 - int(math.log2(NUM_SAMPLES))  # every index (k-1) J + j < N J fits int64 (N = 2^16)
 #: GPRS needs every target std below the prior's, and a ratio mode near the target (module docstring):
 #: posterior stds are lowered to at most GPRS_MAX_STD and to |mu| b^2 / (1 - b^2) <= GPRS_MODE_OFFSET.
 GPRS_MAX_STD = 1.0 - 1e-6
@@ -91,51 +93,63 @@ class PixelCoder:
 
 # ----------------------------------------------------------------------------- methods
 
-def _block_bits(method):
-    try:
-        return float(method.rsplit("-", 1)[1])
-    except (IndexError, ValueError):
-        raise ValueError(f"unknown method {method!r}; expected {GPRS_METHOD}, plain-orc-16, "
-                         "partitioned-orc-<bits> or partitioned-pfr-<bits>") from None
+_METHOD_RE = re.compile(r"(plain-orc|partitioned-orc|partitioned-pfr)-(\d+(?:\.\d+)?)(?:-n(\d+))?")
+_METHOD_FORMS = (f"{GPRS_METHOD}, plain-orc-<bits> (16: the baseline), partitioned-orc-<bits>, partitioned-orc-<bits>-n<log2 candidates> "
+                 "or partitioned-pfr-<bits>")
+
+
+def parse_method(method):
+    """(kind, block_bits, num_samples) of a method name: kind "gprs", "plain-orc", "partitioned-orc" or
+    "partitioned-pfr"; block_bits the block budget in bits (None for GPRS); num_samples ORC's candidates
+    per block (2^16, or 2^n for ``partitioned-orc-<B>-n<n>``, 10 <= n <= 24; None for GPRS)."""
+    if method == GPRS_METHOD:
+        return "gprs", None, None
+    match = _METHOD_RE.fullmatch(method) if isinstance(method, str) else None
+    if match is None:
+        raise ValueError(f"unknown method {method!r}; expected {_METHOD_FORMS}")
+    kind, bits, log2_samples = match.group(1), float(match.group(2)), match.group(3)
+    if log2_samples is not None and (kind != "partitioned-orc" or not 10 <= int(log2_samples) <= 24):
+        raise ValueError(f"method {method!r}: -n<log2 candidates> is for partitioned-orc only, with 10 <= n <= 24")
+    if bits <= 0:
+        raise ValueError(f"method {method!r}: the block budget must be positive")
+    return kind, bits, NUM_SAMPLES if log2_samples is None else 1 << int(log2_samples)
 
 
 def make_plan(method, info_bits):
     """The shared block plan of a method name (see the module docstring); info_bits (D,) in bits."""
-    if method == GPRS_METHOD:
+    kind, block_bits, num_samples = parse_method(method)
+    if kind == "gprs":
         return rn.BlockPlan.per_dimension(info_bits)
-    kind, _ = method.rsplit("-", 1) if "-" in method else (method, None)
-    block_bits = _block_bits(method)
     if kind == "plain-orc":
         plan = rn.BlockPlan.build(info_bits, block_bits, seed=PLAN_SEED)
         return rn.BlockPlan([b.dims for b in plan.blocks], [np.ones(len(b.dims), dtype=np.int64) for b in plan.blocks],
                             info_bits, block_bits=block_bits, margin_bits=block_bits, seed=PLAN_SEED,
                             collapsed_below=0.01)
     if kind == "partitioned-orc":
+        max_partition_bits = 63 - int(math.log2(num_samples))  # every index (k-1) J + j < N J fits int64
         plan = rn.BlockPlan.build(info_bits, block_bits, seed=PLAN_SEED, margin_bits=ORC_MARGIN_BITS,
                                   packing=ORC_PACKING)
         largest = float(np.max(plan.nominal_bits))
-        if largest - ORC_MARGIN_BITS > MAX_PARTITION_BITS:  # keep N J within int64 in the fullest block
-            plan = rn.BlockPlan.build(info_bits, block_bits, seed=PLAN_SEED, margin_bits=largest - MAX_PARTITION_BITS,
+        if largest - ORC_MARGIN_BITS > max_partition_bits:  # keep N J within int64 in the fullest block
+            plan = rn.BlockPlan.build(info_bits, block_bits, seed=PLAN_SEED, margin_bits=largest - max_partition_bits,
                                       packing=ORC_PACKING)
         return plan
-    if kind == "partitioned-pfr":
-        return rn.BlockPlan.build(info_bits, block_bits, seed=PLAN_SEED, margin_bits=1.0, packing=PFR_PACKING)
-    raise ValueError(f"unknown method {method!r}; expected {GPRS_METHOD}, plain-orc-16, partitioned-orc-<bits> "
-                     "or partitioned-pfr-<bits>")
+    return rn.BlockPlan.build(info_bits, block_bits, seed=PLAN_SEED, margin_bits=1.0, packing=PFR_PACKING)
 
 
 def method_options(method):
     """Keyword arguments of ``recnumba.encode_dataset`` for a method name."""
-    if method == GPRS_METHOD:
+    kind, _, num_samples = parse_method(method)
+    if kind == "gprs":
         return dict(method="gprs")
-    if method.startswith("partitioned-pfr"):
+    if kind == "partitioned-pfr":
         return dict(method="auto", num_samples=NUM_SAMPLES, weights="target", exact_bound_bits=EXACT_BOUND_BITS,
                     max_steps=1 << 24)
     # Target weights for ORC: ratio weights (``weights="auto"`` of encode_dataset, ratio where the
     # block's ratio is bounded) stop only 4% of the 2^16-candidate searches earlier at 26.8-bit blocks
     # and worsen the sample (first 1,000 binarised test images: 128.6 instead of 127.7 bits per image at
     # partitioned-orc-32, 137.6 instead of ~132 at -64).
-    return dict(method="orc", num_samples=NUM_SAMPLES, weights="target")
+    return dict(method="orc", num_samples=num_samples, weights="target")
 
 
 def record_header(plan, prior, method, code=None):
@@ -145,7 +159,7 @@ def record_header(plan, prior, method, code=None):
     options = method_options(method)
     if code is None:
         code = "fixed" if method.startswith("plain-orc") else LATENT_CODE
-    num_samples = None if options["method"] == "gprs" else NUM_SAMPLES
+    num_samples = options.get("num_samples")
     return RecordHeader(plan, prior, REC_SEED, code=code, method=options["method"], num_samples=num_samples)
 
 
@@ -277,14 +291,15 @@ def run_method(method, pixels, info_bits, images, mu, sigma, first_item, progres
 
 # ----------------------------------------------------------------------------- driver
 
-def parse_args(argv, description, default_methods, extra=None):
-    """The examples' common command line; ``extra(parser)`` may add example-specific options."""
+def parse_args(argv, description, default_methods, extra=None, fixture_images=200):
+    """The examples' common command line; ``extra(parser)`` may add example-specific options;
+    ``fixture_images``: the size of the example's shipped subset (for the help text)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--start", type=int, default=0, help="first test image (default 0)")
+    parser.add_argument("--start", type=int, default=0, help="first image (default 0)")
     parser.add_argument("--count", type=int, default=None, help="number of images (default: all from --start)")
     parser.add_argument("--json", type=pathlib.Path, default=None, help="write the results here")
     parser.add_argument("--methods", nargs="+", default=list(default_methods), help="methods to run")
-    parser.add_argument("--fixture", action="store_true", help="use the shipped 200-image test subset (no download)")
+    parser.add_argument("--fixture", action="store_true", help=f"use the shipped {fixture_images}-image test subset (no download)")
     parser.add_argument("--weights", type=pathlib.Path, default=None, help="VAE weights (.npz)")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--backend", choices=("cpu", "cuda", "auto"), default="cpu",
@@ -294,6 +309,8 @@ def parse_args(argv, description, default_methods, extra=None):
     if extra is not None:
         extra(parser)
     args = parser.parse_args(argv)
+    if args.chunk < 1:
+        raise ValueError(f"--chunk must be >= 1; got {args.chunk}")
     for method in args.methods:
         make_plan(method, np.ones(2))  # an unknown method name fails before any work
     return args
