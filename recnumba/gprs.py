@@ -14,6 +14,11 @@ method="gprs")`` land here (``recnumba.api`` dispatches on the method name); the
   n + 1 = h; ``code="zeta"``: h under ζ(h | α), α from ``information_bits``) code h itself.
 * ``steps`` is the number of nodes visited (the depth of h plus one); ``bound_bits`` is D∞ in bits
   (GPRS's steps do not grow with it: E[steps] <= 2.26 D_KL + 9.66); ``exact`` is always True.
+* Search paths deeper than 62 levels (the heap index would leave int64) raise a ValueError: very rare
+  below about 28 bits per dimension, except where the ratio's mode a / (1 - b^2) (standardised) lies
+  far in the prior's tail, as for a std within ~1e-6 of the prior's with a shifted mean (mode at
+  thousands of prior stds); lower such a std before coding (``examples/mnist/lossless.py``'s
+  ``gprs_scale`` keeps the mode within 6 stds of the mean).
 * CPU only (``backend="cpu"`` or ``"auto"``), on recnumba's thread pool; samples decode bit for bit.
 """
 
@@ -147,10 +152,14 @@ def _raise_for_status(status, steps, limit, targets):
         raise MaxStepsExceeded(f"block {block}: GPRS visited max_steps={limit} nodes without accepting (its "
                                f"expected number is at most 2.26 KL + 9.66 = {2.26 * kl + 9.66:.1f}); raise max_steps")
     if code == STATUS_INDEX_OVERFLOW:
+        a, b = (float(v) for v in targets[block])
+        mode = a / ((1.0 - b) * (1.0 + b))  # the ratio's mode, where the branch-and-bound path heads
         raise ValueError(f"block {block}: the GPRS search path passed depth {kernels.MAX_DEPTH}, beyond which its "
-                         f"heap index would leave int64 (KL = {kl:.1f} bits; paths that deep are very rare below "
-                         "about 28 bits per dimension): split the latent into less informative dimensions or use a partitioned "
-                         "method")
+                         f"heap index would leave int64 (KL = {kl:.1f} bits; the ratio's mode a / (1 - b^2) lies "
+                         f"{mode:.3g} prior stds from the prior's mean). Paths that deep are very rare below about 28 "
+                         "bits per dimension unless the mode is far out, as for a target whose std is close to the "
+                         "prior's with a shifted mean: lower such a target's std, split the latent into less "
+                         "informative dimensions, or use a partitioned method")
     if code == kernels.STATUS_PRECISION:
         raise ValueError(f"block {block}: the GPRS interval became narrower than float64 can split (after "
                          f"{int(steps[block])} nodes; KL = {kl:.1f} bits): the target is too narrow for 1-D GPRS "

@@ -333,6 +333,17 @@ def test_too_much_information_is_refused_clearly():
         rn.encode(target, PRIOR, seed=1, method="gprs")
 
 
+def test_a_ratio_mode_far_in_the_tail_is_refused_clearly():
+    """A std within 1e-6 of the prior's with a shifted mean (seen in the 8-bit MNIST VAE: mu 0.012) puts
+    the ratio's mode at a / (1 - b^2) ~ 6,100 prior stds: most searches accept at once, but a rare one
+    (block 27 of these 100) follows the path toward the mode past int64's 62 levels, and the error says
+    where the mode is and what to do."""
+    target = rn.Gaussian(np.full((100, 1), 0.0122), np.full((100, 1), 1.0 - 1e-6))
+    with pytest.raises(ValueError, match=r"block 27: .*depth 62.*mode a / \(1 - b\^2\) lies 6.1e\+03 prior stds"
+                                         r".*lower such a target's std"):
+        rn.encode(target, PRIOR, seed=0, method="gprs")
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: rn.encode(rn.Gaussian([0.0], [1.0]), PRIOR, 1, method="gprs"), "bounded density ratio"),
     (lambda: rn.encode(rn.Gaussian([0.5], [1.5]), PRIOR, 1, method="gprs"), "bounded density ratio"),
