@@ -40,6 +40,18 @@ except ImportError:  # run as a script from anywhere
     import vae as V
 
 
+def save_weights(path, params, info_bits, meta):
+    """Write ``path`` (npz: the float32 ``params``, ``info_bits`` (K,) and ``meta_json``) and
+    ``<path>.json`` (the metadata and info_bits, readable); returns ``path`` as a Path. Both MNIST VAEs
+    ship their weights this way."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, **params, info_bits=info_bits, meta_json=np.array(json.dumps(meta)))
+    out.with_suffix(".json").write_text(json.dumps({**meta, "info_bits": info_bits.round(5).tolist()},
+                                                   indent=1) + "\n")
+    return out
+
+
 def init_params(rng, D=784, H=500, K=50, mean_pixel=None, dtype=np.float32):
     """He-normal init for ReLU layers, 1/sqrt(fan_in) for the linear output layers."""
     shapes = V.param_shapes(D, H, K)
@@ -209,11 +221,7 @@ def main(argv=None):
         "test_fraction_sigma_ge_1": float((sigma >= 1).mean()),
         "numpy": np.__version__,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, **p32, info_bits=info_bits, meta_json=np.array(json.dumps(meta)))
-    out.with_suffix(".json").write_text(json.dumps({**meta, "info_bits": info_bits.round(5).tolist()},
-                                                   indent=1) + "\n")
+    out = save_weights(args.out, p32, info_bits, meta)
 
     print(f"\ntraining {train_s:.0f} s, evaluation {eval_s:.0f} s; wrote {out} "
           f"({out.stat().st_size / 1e6:.2f} MB) and {out.with_suffix('.json').name}")

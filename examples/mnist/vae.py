@@ -141,10 +141,14 @@ def importance_weighted_bits(weights, x, num_samples: int = 100, rng=None):
     return -(logsumexp(logw, axis=0) - np.log(num_samples)) / LN2
 
 
-def kl_bits_per_dim(weights, x, batch: int = 2000):
-    """Average over images of KL[q(z_d|x) || N(0,1)] in bits, per latent dimension: (K,)."""
+def kl_bits_per_dim(weights, x, batch: int = 2000, encoder=None):
+    """Average over images of KL[q(z_d|x) || N(0,1)] in bits, per latent dimension: (K,).
+
+    ``encoder(weights, x_batch) -> (mu, sigma)``: this module's :func:`encode` unless given (the
+    8-bit VAE passes its own)."""
+    encoder = encode if encoder is None else encoder
     total = 0.0
     for i in range(0, len(x), batch):
-        mu, sigma = encode(weights, x[i:i + batch])
+        mu, sigma = encoder(weights, x[i:i + batch])
         total = total + kl_to_standard_normal(mu, sigma).sum(axis=0)
     return total / len(x) / LN2

@@ -26,7 +26,6 @@ if __name__ == "__main__":
         os.environ.setdefault(_var, "1")
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -36,6 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # ``examples/``
 from mnist import data as D  # noqa: E402
+from mnist.train_vae import save_weights  # noqa: E402
 from mnist8 import vae as V  # noqa: E402
 
 
@@ -153,11 +153,7 @@ def main(argv=None):
         "collapsed_dims_lt_0.01_bits": int((info_bits < 0.01).sum()),
         "numpy": np.__version__,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, **p32, info_bits=info_bits, meta_json=np.array(json.dumps(meta)))
-    out.with_suffix(".json").write_text(json.dumps({**meta, "info_bits": info_bits.round(5).tolist()},
-                                                   indent=1) + "\n")
+    out = save_weights(args.out, p32, info_bits, meta)
     print(f"training {train_s:.0f} s, evaluation {eval_s:.0f} s; wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
     for k, v in scores.items():
         print(f"  {k:34s} {v:9.2f} bits/image ({v / V.PIXELS:.4f} bits/dim)")

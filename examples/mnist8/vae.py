@@ -121,8 +121,4 @@ def negative_elbo_bits(weights, x, num_samples: int = 1, rng=None, batch: int = 
 
 def kl_bits_per_dim(weights, x, batch: int = 2000):
     """Average over images x (N, 784) uint8 of KL[q(z_d|x) || N(0,1)] in bits, per latent dimension: (K,)."""
-    total = 0.0
-    for i in range(0, len(x), batch):
-        mu, sigma = encode(weights, x[i:i + batch])
-        total = total + kl_to_standard_normal(mu, sigma).sum(axis=0)
-    return total / len(x) / LN2
+    return _bin.kl_bits_per_dim(weights, x, batch, encoder=encode)
