@@ -59,7 +59,8 @@ ORC_MAX_LOG2_BINS = 63 - 16
 def machine_info():
     import numba
 
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    if os.path.dirname(os.path.abspath(__file__)) not in sys.path:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from common import cpu_model
 
     model = cpu_model()

@@ -195,12 +195,11 @@ class Codec:
         seed = check_seed(as_integer(seed, "seed"))
         check_choice(method, (*METHOD_NAMES, "gprs"),
                      f'method must be "orc", "pfr", "auto" or "gprs"; got {method!r:.80}')
-        if method != "gprs" and num_samples is not None:
-            num_samples = check_int(as_integer(num_samples, "num_samples"), "num_samples", minimum=1)
-            if method == "pfr":
-                raise ValueError('num_samples is the ORC budget; pass method="orc" or "auto", or drop num_samples')
-        elif method not in ("pfr", "gprs"):
-            num_samples = DEFAULT_NUM_SAMPLES
+        if method == "pfr" and num_samples is not None:
+            raise ValueError('num_samples is the ORC budget; pass method="orc" or "auto", or drop num_samples')
+        if method in ("orc", "auto"):  # (GPRS's refusal of a budget is in _check_gprs)
+            num_samples = DEFAULT_NUM_SAMPLES if num_samples is None else check_int(
+                as_integer(num_samples, "num_samples"), "num_samples", minimum=1)
         check_choice(backend, ("auto",) + tuple(BACKENDS),
                      f"backend must be one of {', '.join(repr(b) for b in ('auto',) + tuple(BACKENDS))}; "
                      f"got {backend!r:.80}")

