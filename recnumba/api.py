@@ -129,16 +129,20 @@ def prior_coordinates(prior, num_blocks):
     return _batched(loc, num_blocks), _batched(scale, num_blocks)
 
 
+#: ``standardise``'s refusal of standardised parameters that are not finite (also the device path's).
+STANDARDISED_NOT_FINITE_MESSAGE = (
+    "target and prior are too far apart for float64 (the target's parameters in units of the "
+    "prior's scale are not finite); rescale the latent"
+)
+
+
 def standardise(pair, target, loc, scale):
     """(B, D, 2) standardised target parameters for the prior's (B, D) ``loc`` and ``scale``, or
     ValueError if float64 cannot represent them."""
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         a, b = (np.broadcast_to(p, loc.shape) for p in target.standardised_by(loc, scale))
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
-        raise ValueError(
-            "target and prior are too far apart for float64 (the target's parameters in units of the "
-            "prior's scale are not finite); rescale the latent"
-        )
+        raise ValueError(STANDARDISED_NOT_FINITE_MESSAGE)
     if pair.check is not None:
         pair.check(a, b)
     return np.ascontiguousarray(np.stack([a, b], axis=-1))
@@ -245,6 +249,51 @@ def encode(
         return gprs.encode(target, prior, seed, partition=partition, weights=weights, num_samples=num_samples,
                            max_steps=max_steps, code=code, information_bits=information_bits, block_ids=block_ids,
                            exact_bound_bits=exact_bound_bits, backend=backend)
+    call = encode_call(num_blocks, seed, partition, method, weights, num_samples, max_steps, code, information_bits,
+                       block_ids, exact_bound_bits, backend)
+
+    loc, scale = prior_coordinates(prior, num_blocks)
+    targets = standardise(pair, target, loc, scale)
+    bounded = np.all(np.broadcast_to(pair.bounded(targets[..., 0], targets[..., 1]), targets.shape[:-1]),
+                     axis=-1)  # per block (B,)
+    check_bounded(pair, call, bounded)
+    _warn_if_partition_too_fine(pair, target, prior, partition, num_blocks)
+    out = SearchOutput.empty(num_blocks)
+    call.backend.select(pair.tag, targets, call.grid, call.spec, call.block_ids, out)
+    bound_bits = out.log_bound / _LN2
+    _raise_for_status(out.status, out.steps, bound_bits, call.max_steps)
+
+    sample = np.empty((num_blocks, target.dim), dtype=np.float64)
+    call.backend.decode(prior.prior_tag, out.index, loc, scale, call.grid, np.uint64(seed), call.block_ids, sample)
+    bits = index_bits(out.index, call.code, call.codes)
+    if single:
+        return EncodeResult(int(out.index[0]), sample[0], int(out.steps[0]), int(bits[0]), call.code, method,
+                            float(bound_bits[0]), bool(out.exact[0]))
+    return EncodeResult(out.index, sample, out.steps, bits, call.code, method, bound_bits, out.exact)
+
+
+@dataclass
+class EncodeCall:
+    """``encode``'s checked arguments for a call of ``num_blocks`` blocks (everything but the arrays)."""
+
+    method: str
+    weights: str
+    budget: int
+    max_steps: int
+    code: str
+    codes: object
+    block_ids: np.ndarray
+    backend: object
+    spec: SearchSpec
+    grid: BinGrid
+    partition: Partition
+
+
+def encode_call(num_blocks, seed, partition, method, weights, num_samples, max_steps, code, information_bits,
+                block_ids, exact_bound_bits, backend):
+    """Check ``encode``'s arguments other than the distributions (same order, same messages) for
+    ``num_blocks`` blocks and a checked ``partition``; an :class:`EncodeCall`. The CUDA device path
+    (``recnumba.device``) makes the same checks through it."""
     check_choice(method, METHOD_NAMES, f'method must be "pfr" (exact), "orc" (fixed budget), "auto" or "gprs" '
                  f'(exact 1-D GPRS); got {method!r:.80}')
     if weights is None:
@@ -270,11 +319,16 @@ def encode(
     codes = block_codes([partition] * num_blocks, information_bits, budget if method == "orc" else 0, code)
     block_ids = check_block_ids(block_ids, num_blocks)
     backend = backends.resolve(_check_backend(backend), num_blocks)
+    spec = SearchSpec(np.int64(METHOD_NAMES[method]), np.int64(WEIGHT_NAMES[weights]), np.int64(budget),
+                      np.int64(max_steps), np.float64(exact_limit), np.uint64(seed))
+    return EncodeCall(method, weights, budget, max_steps, code, codes, block_ids, backend, spec, grid_of(partition),
+                      partition)
 
-    loc, scale = prior_coordinates(prior, num_blocks)
-    targets = standardise(pair, target, loc, scale)
-    bounded = np.all(np.broadcast_to(pair.bounded(targets[..., 0], targets[..., 1]), targets.shape[:-1]),
-                     axis=-1)  # per block (B,)
+
+def check_bounded(pair, call, bounded):
+    """ValueError where the method or weights need a bounded ratio that some block lacks
+    (``bounded``: (B,) bool, every dimension's ``pair.bounded``), or the ORC budget is too large."""
+    method, weights, budget = call.method, call.weights, call.budget
     if method == "pfr" or weights == "ratio":
         if not np.all(bounded):
             what = "exact PFR" if method == "pfr" else 'weights="ratio"'
@@ -291,22 +345,6 @@ def encode(
             f"2^{ORC_UNBOUNDED_BUDGET_LIMIT.bit_length() - 1} (2^4 to 2^8 times 2^KL is plenty) and a partition "
             "with target weights (log2 J about KL - 4 bits) to need fewer"
         )
-    _warn_if_partition_too_fine(pair, target, prior, partition, num_blocks)
-    spec = SearchSpec(np.int64(METHOD_NAMES[method]), np.int64(WEIGHT_NAMES[weights]), np.int64(budget),
-                      np.int64(max_steps), np.float64(exact_limit), np.uint64(seed))
-    grid = grid_of(partition)
-    out = SearchOutput.empty(num_blocks)
-    backend.select(pair.tag, targets, grid, spec, block_ids, out)
-    bound_bits = out.log_bound / _LN2
-    _raise_for_status(out.status, out.steps, bound_bits, max_steps)
-
-    sample = np.empty((num_blocks, target.dim), dtype=np.float64)
-    backend.decode(prior.prior_tag, out.index, loc, scale, grid, np.uint64(seed), block_ids, sample)
-    bits = index_bits(out.index, code, codes)
-    if single:
-        return EncodeResult(int(out.index[0]), sample[0], int(out.steps[0]), int(bits[0]), code, method,
-                            float(bound_bits[0]), bool(out.exact[0]))
-    return EncodeResult(out.index, sample, out.steps, bits, code, method, bound_bits, out.exact)
 
 
 def _warn_if_partition_too_fine(pair, target, prior, partition, num_blocks):
@@ -317,6 +355,13 @@ def _warn_if_partition_too_fine(pair, target, prior, partition, num_blocks):
     with np.errstate(all="ignore"):
         kl = np.sum(np.asarray(pair.kl_nats(target.broadcast_to(shape), prior.broadcast_to(shape)),
                                dtype=np.float64), axis=-1) / _LN2
+    warn_if_too_fine(partition, kl)
+
+
+def warn_if_too_fine(partition, kl):
+    """``encode``'s PartitionTooFineWarning for blocks of KL ``kl`` bits (B,) on ``partition``."""
+    if partition.num_bins == 1:
+        return
     warn_partition_too_fine(
         math.log2(partition.num_bins), kl, "encode",
         "Use a coarser partition (log2 J about KL - 2 bits for exact PFR, KL - 4 for ORC, e.g. "
@@ -414,6 +459,18 @@ def decode(index, prior, seed, *, partition=None, block_ids=None, num_samples=No
                            backend=backend)
     if method is not None:
         check_choice(method, METHOD_NAMES, f'method must be None, "pfr", "orc", "auto" or "gprs"; got {method!r:.80}')
+    indices, single, partition, block_ids, backend = decode_call(index, prior, seed, partition, block_ids,
+                                                                 num_samples, backend)
+    num_blocks = indices.shape[0]
+    loc, scale = prior_coordinates(prior, num_blocks)
+    sample = np.empty((num_blocks, prior.dim), dtype=np.float64)
+    backend.decode(prior.prior_tag, indices, loc, scale, grid_of(partition), np.uint64(seed), block_ids, sample)
+    return sample[0] if single else sample
+
+
+def decode_call(index, prior, seed, partition, block_ids, num_samples, backend):
+    """``decode``'s checks (same order, same messages): (indices (B,), single, partition, block_ids,
+    backend module). The CUDA device path (``recnumba.device``) checks through it too."""
     prior = check_distribution(prior, "prior")
     if prior.prior_tag is None:
         raise ValueError(f"a {type(prior).__name__} cannot be used as a prior; pass the prior given to encode")
@@ -435,7 +492,4 @@ def decode(index, prior, seed, *, partition=None, block_ids=None, num_samples=No
             )
     block_ids = check_block_ids(block_ids, num_blocks)
     backend = backends.resolve(_check_backend(backend), num_blocks)
-    loc, scale = prior_coordinates(prior, num_blocks)
-    sample = np.empty((num_blocks, prior.dim), dtype=np.float64)
-    backend.decode(prior.prior_tag, indices, loc, scale, grid_of(partition), np.uint64(seed), block_ids, sample)
-    return sample[0] if single else sample
+    return indices, single, partition, block_ids, backend

@@ -21,13 +21,24 @@ How an input becomes a float64 numpy array (:func:`as_float_array`), in this ord
    ``NUMBA_ENABLE_CUDASIM=1``, where "device" pointers are host memory, the buffer is read in place);
 5. anything with ``__array__``: ``numpy.asarray``.
 
+That is the host path. ``rn.Codec(..., backend="cuda")`` (or "auto" with a GPU) does not take it for
+CUDA arrays (:func:`is_cuda_array`: torch CUDA tensors, anything with ``__cuda_array_interface__``,
+the CUDA simulator's device arrays): ``recnumba.device`` reads them in place through
+:func:`cuda_interface` and checks, standardises, searches and decodes on the device; only
+per-block scalars (check codes, bounds, flags, KL values, indices, steps) and the standardised rows
+of the few blocks handed to the CPU kernel come back to the host. The samples come back as the
+input's array type where that is free (:func:`like_device`: a torch tensor on the input's device,
+a CuPy array for CuPy input, else a numba device array). float32, float64 and integer arrays of any
+strides are read on the device; float16 arrays still take the host path. This path is tested under
+the CUDA simulator and its kernels compiled to PTX; it has never run on a real GPU (nor has the
+CUDA backend as a whole). The functions of ``recnumba.api`` and ``recnumba.dataset`` take
+distributions (numpy on the host) and always take the host path.
+
 Real numbers of any width (integers, float16/32/64) are converted to float64, which is exact for
 every float32 value; booleans, complex numbers, strings and objects raise
 ``recnumba.ParameterTypeError`` (a ``TypeError``, also a ``ValueError``) naming the argument.
-Device arrays are copied to the host even for ``backend="cuda"``: the CUDA backend
-standardises targets and builds its tables on the host and copies them to the GPU itself
-(``recnumba.backends.cuda``), so a zero-copy device path would need a device-side standardisation
-that the backend does not have.
+On the host path device arrays are copied to the host (``backend="cpu"``, the functional API, a
+distribution passed to ``Codec.compress``, float16).
 
 Outputs (:func:`like`): a torch tensor in gives a torch float64 tensor out, on the input's device
 (``torch.from_numpy``: no copy on the CPU, one host-to-device copy otherwise); everything else gives
@@ -45,7 +56,8 @@ import numpy as np
 
 from recnumba.validation import ParameterTypeError
 
-__all__ = ["as_float_array", "as_integer", "like", "is_torch_tensor", "array_kind"]
+__all__ = ["as_float_array", "as_integer", "like", "like_device", "is_torch_tensor", "is_cuda_array", "cuda_interface",
+           "array_kind"]
 
 #: numpy dtype kinds accepted as real numbers (unsigned, signed, float).
 _REAL_KINDS = "uif"
@@ -177,6 +189,75 @@ def as_integer(value, name):
     except TypeError:
         raise ParameterTypeError(f"{name} must be an integer (int, numpy integer or 0-d integer tensor); "
                         f"got {type(value).__name__} {value!r:.40}") from None
+
+
+def _is_simulator_array(value):
+    """A device array of numba's CUDA simulator (``cuda.to_device`` with ``NUMBA_ENABLE_CUDASIM=1``): it
+    stands for a GPU array but exposes no ``__cuda_array_interface__`` (its memory is host memory)."""
+    module = type(value).__module__ or ""
+    return module.startswith("numba.cuda.simulator") and hasattr(value, "_ary") and hasattr(value, "copy_to_host")
+
+
+def is_cuda_array(value):
+    """Whether ``value`` lives on a CUDA device: a torch CUDA tensor, anything with
+    ``__cuda_array_interface__`` (CuPy, numba device arrays), or a CUDA-simulator device array."""
+    if is_torch_tensor(value):
+        return value.device.type == "cuda"
+    if isinstance(value, (np.ndarray, np.generic)):
+        return False
+    try:
+        if hasattr(value, "__cuda_array_interface__"):
+            return True
+    except Exception:  # noqa: BLE001 - a property that raises means: not a CUDA array
+        return False
+    return _is_simulator_array(value)
+
+
+def cuda_interface(value, name):
+    """``(interface, owner)``: the CUDA array interface (v3 dict: shape, typestr, data, strides) of a
+    CUDA array and the object that owns its memory (keep it alive while the interface is used).
+
+    A torch tensor is detached first (its interface refuses tensors that require grad), bfloat16 is
+    widened to float32 and lazy conjugate/negative views resolved, all on its device. A simulator
+    array gives its host buffer's interface. ParameterTypeError naming ``name`` for a masked array.
+    """
+    owner = value
+    if is_torch_tensor(value):
+        import torch
+
+        owner = value.detach()
+        if owner.dtype == torch.bfloat16:
+            owner = owner.to(torch.float32)
+        if owner.is_complex():
+            raise ParameterTypeError(f"{name} must be an array of real numbers; got complex dtype {owner.dtype}")
+        if owner.is_conj() or owner.is_neg():
+            owner = owner.resolve_conj().resolve_neg()
+    if _is_simulator_array(owner) and not hasattr(owner, "__cuda_array_interface__"):
+        interface = dict(owner._ary.__array_interface__)
+    else:
+        interface = dict(owner.__cuda_array_interface__)
+    if interface.get("mask") is not None:
+        raise ParameterTypeError(f"{name} must be an array of real numbers; got masked CUDA arrays")
+    return interface, owner
+
+
+def like_device(array, reference):
+    """A device array (numba, from the CUDA backend) in ``reference``'s array type where cheap.
+
+    torch CUDA tensor in: a torch tensor on its device sharing the memory (``torch.as_tensor``
+    reads ``__cuda_array_interface__``, no copy); CuPy in: ``cupy.asarray`` (no copy); anything else
+    (numba device arrays, other ``__cuda_array_interface__`` producers): the numba device array.
+    """
+    if reference is not None and is_torch_tensor(reference):
+        import torch
+
+        return torch.as_tensor(array, device=reference.device)
+    module = type(reference).__module__ or ""
+    if module == "cupy" or module.startswith("cupy."):
+        import cupy
+
+        return cupy.asarray(array)
+    return array
 
 
 def like(array, reference):

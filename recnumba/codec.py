@@ -58,6 +58,16 @@ JAX arrays, anything with ``__dlpack__``, ``__cuda_array_interface__`` or ``__ar
 Outputs: float64 samples (exact REC samples; cast them yourself), as a torch tensor on the input's
 device for torch input (``decompress(records, like=tensor)`` for the receiver), numpy otherwise.
 
+CUDA arrays (torch CUDA tensors, CuPy, numba device arrays) with ``backend="cuda"`` (or "auto" with a
+GPU) stay on the device (``recnumba.device``): the (N, D) parameters are checked, standardised,
+searched and decoded there, and only per-block scalars (and the rows of blocks the GPU hands to the
+CPU kernel) come back; records and indices are those of the host path bit for bit, bad input raises
+the host path's errors. ``compress(..., return_samples=True)`` and ``decompress(records,
+like=cuda_array)`` give the samples on the device: a torch tensor on the input's device for torch, a
+CuPy array for CuPy, a numba device array otherwise; ``compress_with_details`` gives a numba device
+array as ``samples`` (the rest numpy); ``rate_bits`` computes the KL on the device (N floats back).
+Tested under numba's CUDA simulator and compiled to PTX, never run on a real GPU.
+
 Codec file (``save`` / ``to_bytes``), integers big-endian::
 
     7 B   magic b"RNCODEC"
@@ -83,7 +93,7 @@ import os
 import numpy as np
 
 from recnumba.api import DEFAULT_MAX_STEPS
-from recnumba.arrays import as_float_array, as_integer, like
+from recnumba.arrays import as_float_array, as_integer, like, like_device
 from recnumba.backends import BACKENDS
 from recnumba.blocks import BlockPlan
 from recnumba.container import _read_varint, _varint
@@ -347,13 +357,22 @@ class Codec:
         """
         result = self.compress_with_details(loc, scale, first_item=first_item, progress=progress)
         if return_samples:
-            return result["records"], like(result["samples"], loc)
+            samples = result["samples"]
+            return result["records"], (like(samples, loc) if isinstance(samples, np.ndarray)
+                                       else like_device(samples, loc))
         return result["records"]
 
     def compress_with_details(self, loc, scale=None, *, first_item=0, progress=False):
         """:meth:`compress`, returning a dict of numpy arrays: ``records`` (list of N bytes), ``samples``
         (N, D) float64, ``indices``, ``steps``, ``exact`` (N, B), ``kl_bits`` (N,) and ``bits`` (N,)
-        (8 x record length)."""
+        (8 x record length). For CUDA arrays on a CUDA backend (``recnumba.device``) ``samples`` is a
+        numba device array (the rest numpy)."""
+        from recnumba import device
+
+        if device.uses_device(self, loc, scale):
+            on_device = device.targets(self, loc, scale)
+            if on_device is not None:
+                return device.compress(self, on_device, first_item, progress)
         target = self.targets(loc, scale)
         first_item = self._check_item(first_item, "first_item")
         count = target.shape[0]
@@ -395,6 +414,10 @@ class Codec:
         first_item = self._check_item(first_item, "first_item")
         if not isinstance(progress, (bool, np.bool_)):
             raise TypeError(f"progress must be True or False; got {progress!r}")
+        from recnumba import device
+
+        if like is not None and device.uses_device(self, like):  # decoded into device memory
+            return like_device(device.decompress(self, records, first_item), like)
         samples = np.empty((len(records), self.dim), dtype=np.float64)
         for header, local, rows in self._segments(first_item, len(records)):
             samples[rows] = decode_records(records[rows], header, first_item=local, chunk=self._chunk,
@@ -407,6 +430,12 @@ class Codec:
         REC's records cost about this plus a few bits per block (index-code overhead) and the check
         byte: compare with ``8 * len(record)``.
         """
+        from recnumba import device
+
+        if device.uses_device(self, loc, scale):
+            on_device = device.targets(self, loc, scale)
+            if on_device is not None:  # N floats come back
+                return _like(device.rate_bits(self, on_device), loc)
         target = self.targets(loc, scale)
         values = np.asarray(kl_bits(target, self.prior.broadcast_to(target.shape)), dtype=np.float64)
         return _like(values.reshape(target.shape[0]), loc)

@@ -181,6 +181,9 @@ def _kernel_signatures():
         "_bitonic_local_kernel": (a2i, int64, int64, int64, int64),
         "_rank_kernel": (a2i, int64, int64, a2i),
         "_finish_kernel": (int64, int64, a1f, a2f, a2i, a2i, a2f, a2i, a1i, a1i, a1b),
+        # the device-resident path (recnumba.device)
+        "_take_rows_kernel": (a3f, a1i, a3f),
+        "_scatter_kernel": (a2f, a1i, a1i, a2f),
     }, {
         "score": (uint64, a1i, int64, a1i, a1i, a1i, int64, a3f, a2f, a2i, a2f, a2i, a2f, a2i),
         "decode": (a1i, a2f, a2f, a1i, a1i, a1i, int64, uint64, a1i, a2f),
@@ -204,12 +207,52 @@ def ptx():
             cuda_backend._score_kernel_for(pair.tag), per_family["score"])
         out[f"decode {pair.prior.__name__}"] = _compile_ptx_or_skip(
             cuda_backend._decode_kernel_for(pair.prior.prior_tag), per_family["decode"])
+    out.update(_device_path_ptx(cuda_backend, supported_pairs()))
+    return out
+
+
+def _device_path_ptx(cuda_backend, pairs):
+    """PTX of the device-resident path's per-family kernels: parameter checks, gather-and-standardise
+    and KL for float64, float32 and int64 parameters of any layout (strided views), bin tables."""
+    from numba import boolean, float32, float64, int64
+
+    a1i, a1f, a1b, a2f, a3f = int64[::1], float64[::1], boolean[::1], float64[:, ::1], float64[:, :, ::1]
+    out = {}
+    for pair in pairs:
+        family = pair.target.prior_tag
+        for name, element in (("float64", float64), ("float32", float32), ("int64", int64)):
+            raw = element[:, :]  # any strides: broadcast and strided inputs
+            out[f"check {pair.target.__name__} {name}"] = _compile_ptx_or_skip(
+                cuda_backend._check_kernel_for(family), (raw, raw, int64, a1i))
+            out[f"gather {pair.name} {name}"] = _compile_ptx_or_skip(
+                cuda_backend._gather_kernel_for(family, pair.tag), (raw, raw, a1i, a1i, a1f, a1f, a3f, a1i, a1b))
+            out[f"kl {pair.name} {name}"] = _compile_ptx_or_skip(
+                cuda_backend._kl_kernel_for(pair.tag), (raw, raw, a1i, a1i, a1f, a1f, a1f))
+        out[f"tables {pair.name}"] = _compile_ptx_or_skip(
+            cuda_backend._tables_kernel_for(pair.tag), (a3f, a1i, a1i, a1i, int64, int64, a2f, a2f, a1f))
     return out
 
 
 def test_every_kernel_compiles_for_a_real_gpu(ptx):
     # The simulator runs kernels as Python and cannot catch typing errors of the CUDA target.
     assert all(".entry" in text for text in ptx.values())
+
+
+def test_device_path_kernels_compile_for_every_family_and_dtype(ptx):
+    from recnumba.families import supported_pairs
+
+    for pair in supported_pairs():
+        for name in ("float64", "float32", "int64"):
+            assert f"gather {pair.name} {name}" in ptx and f"kl {pair.name} {name}" in ptx
+        assert f"tables {pair.name}" in ptx
+
+
+def test_standardisation_ptx_has_no_fused_multiply_add(ptx):
+    # (z - loc) / scale must round as on the host: a subtraction and an IEEE division, never fused.
+    for name, text in ptx.items():
+        if name.startswith("gather "):
+            assert re.findall(r"\bdiv\.rn\.f64", text), name
+            assert not re.findall(r"\b(div|sqrt)\.(approx|full)\.f64", text), name
 
 
 def test_decode_kernel_ptx_has_no_fused_multiply_add(ptx):

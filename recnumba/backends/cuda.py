@@ -31,8 +31,14 @@ summed in chunks: about 1e-14 relative at 2^16 steps, 1e-13 at 2^22), which can 
 selection only if two candidates score within that of each other; otherwise it is the CPU's. Any
 block the GPU cannot finish (a search longer than the largest round, degenerate targets, unbounded
 or hopeless PFR, keys that would overflow int64) is handed to the CPU kernel, which gives the
-reference answer. Bin tables are built on the host (``cpu.bin_tables``, on the CPU backend's
-threads) one launch group at a time and uploaded; the bins themselves are drawn on the device.
+reference answer. For numpy targets the bin tables are built on the host (``cpu.bin_tables``, on
+the CPU backend's threads) one launch group at a time and uploaded; for device targets (the
+device-resident path of ``recnumba.device``, CUDA arrays into ``rn.Codec``) a kernel builds them
+on the device (``_tables_kernel_for``: ``core.fill_bin_tables`` as a device function), after the
+parameters were checked, gathered into the per-block layout and standardised there
+(``_check_kernel_for``, ``_gather_kernel_for``: ``recnumba.search.inputs``); only per-block bounds
+and flags and the rows of blocks handed to the CPU come back. The bins themselves are drawn on the
+device in both cases.
 
 Under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` before numba is imported) the kernels run
 as Python, slowly: keep launches small there.
@@ -55,7 +61,7 @@ from numba.extending import overload  # noqa: E402
 from recnumba.backends import cpu  # noqa: E402
 from recnumba.families import protocol  # noqa: E402
 from recnumba.numerics.portable import mul_rn  # noqa: E402
-from recnumba.search import core, policy  # noqa: E402
+from recnumba.search import core, inputs, policy  # noqa: E402
 from recnumba.search.params import STATUS_OK, BinGrid, SearchOutput  # noqa: E402
 
 NAME = "cuda"
@@ -441,17 +447,156 @@ def _make_decode_kernel(prior_tag):
 
     @cuda.jit
     def decode_kernel(indices, loc, scale, intervals, offsets, strides, num_bins, seed, block_ids, out):
-        """One thread per block: the CPU's ``core.decode_block``, bit for bit."""
+        """One thread per block: the CPU's ``core.decode_block``, bit for bit. ``loc``/``scale``
+        (B, D), or (1, D): one prior row shared by every block (the device path uploads no more)."""
         grid = BinGrid(_native(intervals), _native(offsets), _native(strides), num_bins)
         loc = _native(loc)
         scale = _native(scale)
         out = _native(out)
+        shared = loc.shape[0] == 1
         b = np.int64(cuda.grid(1))
         while b < indices.shape[0]:  # grid-stride: any number of blocks
-            core.decode_block(prior, grid, seed, block_ids[b], indices[b], loc[b], scale[b], out[b])
+            row = 0 if shared else b
+            core.decode_block(prior, grid, seed, block_ids[b], indices[b], loc[row], scale[row], out[b])
             b += np.int64(cuda.gridsize(1))
 
     return decode_kernel
+
+
+# --------------------------------------------------------------------------------------------
+# Kernels of the device-resident path (recnumba.device): parameter arrays that stay on the GPU
+# --------------------------------------------------------------------------------------------
+
+
+def _check_kernel_for(family_tag):
+    """The parameter-check kernel of one target family (``inputs.parameter_row_code`` per row)."""
+    return _family_kernel(_make_check_kernel, family_tag)
+
+
+def _make_check_kernel(family_tag):
+    family = family_tag  # a compile-time constant of the kernel
+
+    @cuda.jit
+    def check_kernel(first, second, num_dims, codes):
+        """One thread per row of the (N, D) parameters (axes of length 1 broadcast): its code."""
+        first = _native(first)
+        second = _native(second)
+        i = np.int64(cuda.grid(1))
+        while i < codes.shape[0]:
+            codes[i] = inputs.parameter_row_code(family, first, second, i, num_dims)
+            i += np.int64(cuda.gridsize(1))
+
+    return check_kernel
+
+
+def _gather_kernel_for(family_tag, pair_tag):
+    """The gather-and-standardise kernel of one (target family, pair)."""
+    key = (_make_gather_kernel, type(family_tag), type(pair_tag))
+    if key not in _FAMILY_KERNELS:
+        _FAMILY_KERNELS[key] = _make_gather_kernel(family_tag, pair_tag)
+    return _FAMILY_KERNELS[key]
+
+
+def _make_gather_kernel(family_tag, pair_tag):
+    family = family_tag
+    pair = pair_tag
+
+    @cuda.jit
+    def gather_kernel(first, second, rows, dims, prior_loc, prior_scale, targets, codes, bounded):
+        """Thread per block r: row ``rows[r]``'s dimensions ``dims`` standardised into
+        ``targets[r]`` (d_b, 2), its check code and whether its ratio is bounded."""
+        first = _native(first)
+        second = _native(second)
+        dims = _native(dims)
+        prior_loc = _native(prior_loc)
+        prior_scale = _native(prior_scale)
+        targets = _native(targets)
+        r = np.int64(cuda.grid(1))
+        while r < rows.shape[0]:
+            code, is_bounded = inputs.standardise_row(family, pair, first, second, rows[r], dims, prior_loc,
+                                                      prior_scale, targets[r])
+            codes[r] = code
+            bounded[r] = is_bounded
+            r += np.int64(cuda.gridsize(1))
+
+    return gather_kernel
+
+
+def _kl_kernel_for(pair_tag):
+    """The per-row KL kernel of one pair."""
+    return _family_kernel(_make_kl_kernel, pair_tag)
+
+
+def _make_kl_kernel(pair_tag):
+    pair = pair_tag
+
+    @cuda.jit
+    def kl_kernel(first, second, rows, dims, prior_first, prior_second, out):
+        """Thread per r: D_KL in bits of row ``rows[r]`` over ``dims`` (``inputs.kl_row_bits``)."""
+        first = _native(first)
+        second = _native(second)
+        dims = _native(dims)
+        prior_first = _native(prior_first)
+        prior_second = _native(prior_second)
+        r = np.int64(cuda.grid(1))
+        while r < rows.shape[0]:
+            out[r] = inputs.kl_row_bits(pair, first, second, rows[r], dims, prior_first, prior_second)
+            r += np.int64(cuda.gridsize(1))
+
+    return kl_kernel
+
+
+def _tables_kernel_for(pair_tag):
+    """The bin-table kernel of one pair (``core.fill_bin_tables`` per block)."""
+    return _family_kernel(_make_tables_kernel, pair_tag)
+
+
+def _make_tables_kernel(pair_tag):
+    pair = pair_tag
+
+    @cuda.jit
+    def tables_kernel(targets, intervals, offsets, strides, num_bins, weights, log_pi, cdf, log_bound):
+        """Thread per block b: its bin tables into ``log_pi[b]``/``cdf[b]`` and ln r'_max into
+        ``log_bound[b]``: the CPU backend's ``bin_tables_range``, on the device."""
+        grid = BinGrid(_native(intervals), _native(offsets), _native(strides), num_bins)
+        targets = _native(targets)
+        log_pi = _native(log_pi)
+        cdf = _native(cdf)
+        b = np.int64(cuda.grid(1))
+        while b < targets.shape[0]:
+            log_bound[b] = core.fill_bin_tables(pair, targets[b], grid, weights, log_pi[b], cdf[b])
+            b += np.int64(cuda.gridsize(1))
+
+    return tables_kernel
+
+
+@cuda.jit
+def _take_rows_kernel(source, rows, out):
+    """``out[r] = source[rows[r]]`` for (B, D, 2) float64 targets (grid-stride over r, d)."""
+    width = np.int64(source.shape[1])
+    total = np.int64(rows.shape[0]) * width
+    position = np.int64(cuda.grid(1))
+    stride = np.int64(cuda.gridsize(1))
+    while position < total:
+        r = position // width
+        d = position - r * width
+        out[r, d, 0] = source[rows[r], d, 0]
+        out[r, d, 1] = source[rows[r], d, 1]
+        position += stride
+
+
+@cuda.jit
+def _scatter_kernel(part, rows, dims, out):
+    """``out[rows[r], dims[k]] = part[r, k]``: a block's samples into the (N, D) samples."""
+    width = np.int64(dims.shape[0])
+    total = np.int64(rows.shape[0]) * width
+    position = np.int64(cuda.grid(1))
+    stride = np.int64(cuda.gridsize(1))
+    while position < total:
+        r = position // width
+        k = position - r * width
+        out[rows[r], dims[k]] = part[r, k]
+        position += stride
 
 
 # --------------------------------------------------------------------------------------------
@@ -485,17 +630,71 @@ def _group_size(num_steps, table_size, partitioned):
     return max(1, min(GROUP_BYTES // per_block, 65535))  # 65535: the grid.y limit
 
 
+def _on_device(targets):
+    """Whether ``targets`` is a device array (the device-resident path) rather than numpy."""
+    return not isinstance(targets, np.ndarray)
+
+
+def _upload_grid(grid):
+    return tuple(cuda.to_device(np.ascontiguousarray(a)) for a in (grid.intervals, grid.offsets, grid.strides))
+
+
+def _device_tables(pair_tag, d_targets, grid, weights, d_grid=None):
+    """Bin tables of device targets (B, D, 2), built on the device: (log_pi, cdf, log_bound), device
+    arrays (B, table), (B, table), (B,)."""
+    count = d_targets.shape[0]
+    table_size = max(1, int(grid.offsets[-1]))
+    d_intervals, d_offsets, d_strides = d_grid if d_grid is not None else _upload_grid(grid)
+    log_pi = cuda.device_array((count, table_size), dtype=np.float64)
+    cdf = cuda.device_array((count, table_size), dtype=np.float64)
+    log_bound = cuda.device_array(count, dtype=np.float64)
+    if count:
+        _launch(_tables_kernel_for(pair_tag), _grid(count), THREADS)(
+            d_targets, d_intervals, d_offsets, d_strides, np.int64(grid.num_bins), np.int64(weights), log_pi, cdf,
+            log_bound,
+        )
+    return log_pi, cdf, log_bound
+
+
 def _bounds(pair_tag, targets, grid, weights):
+    """(B,) ln r'_max of every block's bin tables, on the host (B floats back for device targets)."""
+    if _on_device(targets):
+        log_bound = np.empty(targets.shape[0], dtype=np.float64)
+        group = _group_size(1, int(grid.offsets[-1]), False)
+        d_grid = _upload_grid(grid)
+        for start in range(0, targets.shape[0], group):
+            stop = min(start + group, targets.shape[0])
+            bounds = _device_tables(pair_tag, targets[start:stop], grid, weights, d_grid)[2]
+            log_bound[start:stop] = bounds.copy_to_host()
+        return log_bound
     log_bound = np.empty(targets.shape[0], dtype=np.float64)
     cpu.bin_bounds(pair_tag, targets, grid, np.int64(weights), log_bound)
     return log_bound
+
+
+def take_rows(targets, rows):
+    """``targets[rows]`` (rows: int64 (M,)) as a new C-contiguous array where ``targets`` lives."""
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    if not _on_device(targets):
+        return np.ascontiguousarray(targets[rows])
+    out = cuda.device_array((rows.size,) + tuple(targets.shape[1:]), dtype=np.float64)
+    if rows.size:
+        _launch(_take_rows_kernel, _grid(rows.size * targets.shape[1]), THREADS)(targets, cuda.to_device(rows), out)
+    return out
+
+
+def _host_rows(targets, rows):
+    """``targets[rows]`` on the host: for device targets only those rows cross (the CPU fallback)."""
+    part = take_rows(targets, rows)
+    return part.copy_to_host() if _on_device(part) else part
 
 
 def _search_on_device(pair_tag, targets, weights, grid, seed, block_ids, orc, num_samples, num_steps):
     """Run the first ``num_steps`` steps of every block's search. Returns (index, steps, done).
 
     ``done`` marks blocks whose stopping rule fired within those steps; their (index, steps) are
-    the CPU's. The bin tables are built on the host one launch group at a time.
+    the CPU's. The bin tables are built one launch group at a time: on the host for numpy
+    ``targets``, on the device (``_tables_kernel_for``) for device targets.
     """
     num_steps, num_samples, seed, num_bins = int(num_steps), int(num_samples), int(seed), int(grid.num_bins)
     num_blocks = targets.shape[0]
@@ -515,17 +714,23 @@ def _search_on_device(pair_tag, targets, weights, grid, seed, block_ids, orc, nu
         timer.mark(None)
         rows = slice(start, min(start + group, num_blocks))
         count = rows.stop - rows.start
-        group_targets = np.ascontiguousarray(targets[rows])
-        log_pi = np.empty((count, table_size), dtype=np.float64)
-        cdf = np.empty((count, table_size), dtype=np.float64)
-        log_bound = np.empty(count, dtype=np.float64)
-        cpu.bin_tables(pair_tag, group_targets, grid, np.int64(weights), log_pi, cdf, log_bound)
-        timer.mark("bin tables (host)")
+        if _on_device(targets):
+            d_targets = targets[rows]
+            d_log_pi, d_cdf, d_bound = _device_tables(pair_tag, d_targets, grid, weights,
+                                                      (d_intervals, d_offsets, d_strides))
+            timer.mark("bin tables (device)")
+        else:
+            group_targets = np.ascontiguousarray(targets[rows])
+            log_pi = np.empty((count, table_size), dtype=np.float64)
+            cdf = np.empty((count, table_size), dtype=np.float64)
+            log_bound = np.empty(count, dtype=np.float64)
+            cpu.bin_tables(pair_tag, group_targets, grid, np.int64(weights), log_pi, cdf, log_bound)
+            timer.mark("bin tables (host)")
+            d_log_pi = cuda.to_device(log_pi)
+            d_cdf = cuda.to_device(cdf)
+            d_targets = cuda.to_device(group_targets)
+            d_bound = cuda.to_device(log_bound)
         d_ids = cuda.to_device(np.ascontiguousarray(block_ids[rows]))
-        d_log_pi = cuda.to_device(log_pi)
-        d_cdf = cuda.to_device(cdf)
-        d_targets = cuda.to_device(group_targets)
-        d_bound = cuda.to_device(log_bound)
         arrivals = cuda.device_array((count, num_steps), dtype=np.float64)
         bins = cuda.device_array((count, num_steps), dtype=np.int64)
         log_weights = cuda.device_array((count, num_steps), dtype=np.float64)
@@ -608,7 +813,7 @@ def _search_in_rounds(rows, first_round, limit, orc, weights, pair_tag, targets,
     round_steps = min(first_round, limit, MAX_ROUND)
     while pending.size:
         index, steps, done = _search_on_device(
-            pair_tag, targets[pending], weights, grid, spec.seed, block_ids[pending], orc,
+            pair_tag, take_rows(targets, pending), weights, grid, spec.seed, block_ids[pending], orc,
             spec.num_samples, round_steps,
         )
         settled = done | (orc & (round_steps == limit) & (index >= 0))
@@ -627,8 +832,11 @@ def _search_in_rounds(rows, first_round, limit, orc, weights, pair_tag, targets,
 def select(pair_tag, targets, grid, spec, block_ids, out):
     """The CPU backend's ``select`` on the GPU: same arguments, same outputs, same answers.
 
-    Decisions come from ``recnumba.search.policy`` (evaluated on the host for every block); blocks
-    the GPU cannot finish are handed to the CPU backend, which gives the reference answer.
+    ``targets`` (B, D, 2): numpy, or a device array (the device-resident path, ``recnumba.device``:
+    bounds and bin tables are then built on the device, and only the rows of blocks handed to
+    the CPU come back to the host). Decisions come from ``recnumba.search.policy`` (evaluated on
+    the host over the (B,) bounds); blocks the GPU cannot finish are handed to the CPU backend,
+    which gives the reference answer.
     """
     num_samples, max_steps, num_bins = int(spec.num_samples), int(spec.max_steps), int(grid.num_bins)
     num_blocks = targets.shape[0]
@@ -656,7 +864,7 @@ def select(pair_tag, targets, grid, spec, block_ids, out):
                       block_ids, out, cpu_rows)
     if orc_rows.size:
         if first_weights != int(spec.weights):
-            out.log_bound[orc_rows] = _bounds(pair_tag, np.ascontiguousarray(targets[orc_rows]), grid, spec.weights)
+            out.log_bound[orc_rows] = _bounds(pair_tag, take_rows(targets, orc_rows), grid, spec.weights)
         bounded = np.isfinite(out.log_bound[orc_rows])
         for rows, first_round in ((orc_rows[bounded], FIRST_ROUND), (orc_rows[~bounded], num_samples)):
             # With an unbounded ratio ORC never stops early: go straight to all N steps.
@@ -666,10 +874,73 @@ def select(pair_tag, targets, grid, spec, block_ids, out):
     rows = np.flatnonzero(cpu_rows)
     if rows.size:
         part = SearchOutput.empty(rows.size)
-        cpu.select(pair_tag, np.ascontiguousarray(targets[rows]), grid, spec,
-                   np.ascontiguousarray(block_ids[rows]), part)
+        cpu.select(pair_tag, _host_rows(targets, rows), grid, spec, np.ascontiguousarray(block_ids[rows]), part)
         for whole, values in zip(out, part):
             whole[rows] = values
+
+
+def device_view(interface, owner, shape):
+    """A numba device array over a CUDA array interface's memory with 2-D ``shape``, zero copy.
+
+    ``interface``: a v3 ``__cuda_array_interface__`` dict of an array of 0, 1 or 2 dimensions, whose
+    shape is ``shape`` without leading axes of length 1 (a (D,) array viewed as (1, D)); ``owner``
+    keeps the memory alive. Under the simulator the "device" pointer is host memory and the view
+    a simulator array over it (again no copy).
+    """
+    dtype = np.dtype(interface["typestr"])
+    own_shape = tuple(int(n) for n in interface["shape"])
+    strides = interface.get("strides")
+    if strides is None:  # C-contiguous
+        strides, step = [], dtype.itemsize
+        for n in reversed(own_shape):
+            strides.insert(0, step)
+            step *= max(n, 1)
+    strides = tuple(int(x) for x in strides)
+    pad = len(shape) - len(own_shape)
+    strides = (dtype.itemsize,) * pad + strides  # (axes of length 1: any stride reads the same element)
+    view = dict(interface, shape=tuple(shape), strides=strides, version=3)
+    view.pop("stream", None)
+    view.pop("mask", None)
+    if SIMULATOR:
+        from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+
+        if 0 in shape:
+            return FakeCUDAArray(np.empty(tuple(shape), dtype=dtype))
+        pointer = int(interface["data"][0])
+        low = sum((n - 1) * st for n, st in zip(shape, strides) if st < 0)  # bytes below the pointer
+        high = sum((n - 1) * st for n, st in zip(shape, strides) if st > 0) + dtype.itemsize
+
+        class _Host:  # the bytes the strided view reaches (the simulator's memory is the host's)
+            __array_interface__ = {"shape": (high - low,), "typestr": "|u1", "data": (pointer + low, False),
+                                   "version": 3}
+
+        buffer = np.asarray(_Host())
+        return FakeCUDAArray(np.ndarray(shape=tuple(shape), dtype=dtype, buffer=buffer, offset=-low, strides=strides))
+    return cuda.from_cuda_array_interface(view, owner=owner, sync=True)
+
+
+def decode_to_device(prior_tag, indices, d_loc, d_scale, grid, seed, block_ids):
+    """``decode`` into a new device array (B, D): ``d_loc``/``d_scale`` device (1, D) (the prior
+    shared by every block) or (B, D); ``indices``, ``block_ids`` host (B,) int64 (uploaded)."""
+    count = indices.shape[0]
+    d_out = cuda.device_array((count, d_loc.shape[1]), dtype=np.float64)
+    if count:
+        d_intervals, d_offsets, d_strides = _upload_grid(grid)
+        _launch(_decode_kernel_for(prior_tag), _grid(count), THREADS)(
+            cuda.to_device(np.ascontiguousarray(indices, dtype=np.int64)), d_loc, d_scale, d_intervals, d_offsets,
+            d_strides, np.int64(grid.num_bins), np.uint64(seed),
+            cuda.to_device(np.ascontiguousarray(block_ids, dtype=np.int64)), d_out,
+        )
+    return d_out
+
+
+def scatter(part, rows, dims, out):
+    """``out[rows[:, None], dims[None, :]] = part`` on the device (part (M, d_b), out (N, D))."""
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    dims = np.ascontiguousarray(dims, dtype=np.int64)
+    if rows.size and dims.size:
+        _launch(_scatter_kernel, _grid(rows.size * dims.size), THREADS)(
+            part, cuda.to_device(rows), cuda.to_device(dims), out)
 
 
 def decode(prior_tag, indices, loc, scale, grid, seed, block_ids, out):

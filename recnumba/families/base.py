@@ -20,7 +20,8 @@ import numpy as np
 from recnumba.validation import ParameterTypeError  # defined there for every argument check; kept importable here
 
 __all__ = ["Family", "LocationScaleFamily", "Pair", "register_pair", "pair_of", "supported_pairs", "kl_bits",
-           "dinf_bits", "check_scales_representable", "check_distribution", "ParameterTypeError"]
+           "dinf_bits", "check_scales_representable", "check_distribution", "ParameterTypeError",
+           "SCALES_REPRESENTABLE_MESSAGE"]
 
 _LN2 = np.log(2.0)
 
@@ -66,8 +67,13 @@ def as_parameter_array(value, name):
             f"{name} must have shape (D,) or (B, D) (dimensions, or blocks x dimensions); got shape {array.shape}"
         )
     if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or infinite values (or values beyond float64); pass finite numbers")
+        raise ValueError(not_finite_message(name))
     return array
+
+
+def not_finite_message(name):
+    """``as_parameter_array``'s refusal of NaN or inf in parameter ``name`` (also the device path's)."""
+    return f"{name} contains NaN or infinite values (or values beyond float64); pass finite numbers"
 
 
 class Family:
@@ -83,6 +89,12 @@ class Family:
 
     parameter_names = ("first", "second")
     prior_tag = None
+
+    @classmethod
+    def check_messages(cls):
+        """The ValueError messages of ``_check``, in the order it checks them: the device path
+        (``protocol.parameter_code``) reports check k >= 1 with message k - 1 of this tuple."""
+        return ()
 
     def __init__(self, first, second):
         names = self.parameter_names
@@ -176,9 +188,13 @@ class LocationScaleFamily(Family):
     def __init__(self, loc, scale):  # the parameters by name: Family(loc=..., scale=...)
         super().__init__(loc, scale)
 
+    @classmethod
+    def check_messages(cls):
+        return (f"scale must be > 0 everywhere ({cls.scale_meaning})",)
+
     def _check(self, loc, scale):
         if np.any(scale <= 0):
-            raise ValueError(f"scale must be > 0 everywhere ({self.scale_meaning})")
+            raise ValueError(self.check_messages()[0])
 
     @property
     def loc(self):
@@ -199,13 +215,15 @@ class LocationScaleFamily(Family):
 MIN_SCALE = 1e-150
 
 
+#: ``check_scales_representable``'s message (also a location-scale pair's ``check_messages``).
+SCALES_REPRESENTABLE_MESSAGE = ("target and prior are too far apart for float64 (a target scale is below "
+                                f"{MIN_SCALE:g} prior scales); rescale the latent")
+
+
 def check_scales_representable(a, b):
     """ValueError if a standardised target scale ``b`` is too small to code in float64 (a pair's ``check``)."""
     if not np.all(np.asarray(b) > MIN_SCALE):
-        raise ValueError(
-            "target and prior are too far apart for float64 (a target scale is below "
-            f"{MIN_SCALE:g} prior scales); rescale the latent"
-        )
+        raise ValueError(SCALES_REPRESENTABLE_MESSAGE)
 
 
 @dataclass(frozen=True)
@@ -228,6 +246,9 @@ class Pair:
     reference : object
         NumPy versions of the pair's device functions (``log_ratio``, ``log_sup_ratio``,
         ``log_target_mass``): the test oracle.
+    check_messages : tuple of str
+        The ValueError messages of ``check``, in the order it checks them (the device path's
+        ``protocol.standardised_code`` k >= 1 stands for message k - 1).
     """
 
     target: type
@@ -239,6 +260,7 @@ class Pair:
     exact_condition: str
     reference: object
     check: Callable = None
+    check_messages: tuple = ()
 
     @property
     def name(self):

@@ -20,7 +20,8 @@ import numpy as np
 from numba import njit
 
 from recnumba.families import protocol
-from recnumba.families.base import LocationScaleFamily, Pair, check_scales_representable, register_pair
+from recnumba.families.base import (MIN_SCALE, SCALES_REPRESENTABLE_MESSAGE, LocationScaleFamily, Pair,
+                                    check_scales_representable, register_pair)
 from recnumba.numerics import gaussian_math
 from recnumba.numerics.gaussian_math import ndtri, ndtri_fast, ndtri_fast_branch_free, ppnd16_central, ppnd16_tail
 
@@ -157,6 +158,44 @@ def log_target_mass(lower, upper, a, b):
     return gaussian_math.log_interval_mass(lower, upper, a, b)
 
 
+# Checks and standardisation (the device path; twins of the NumPy side's checks below)
+
+
+@protocol.implements(protocol.standardise, GaussianPrior)
+@njit(cache=True)
+def standardise(loc, scale, prior_loc, prior_scale):
+    """``LocationScaleFamily.standardised_by``: ((loc - m) / s, scale / s)."""
+    return (loc - prior_loc) / prior_scale, scale / prior_scale
+
+
+@protocol.implements(protocol.parameter_code, GaussianPrior)
+@njit(cache=True)
+def parameter_code(loc, scale):
+    """1 where ``LocationScaleFamily._check`` refuses the scale (not > 0), else 0."""
+    return 0 if scale > 0.0 else 1
+
+
+@protocol.implements(protocol.standardised_code, GaussianPair)
+@njit(cache=True)
+def standardised_code(a, b):
+    """1 where ``check_scales_representable`` refuses b, else 0."""
+    return 0 if b > MIN_SCALE else 1
+
+
+@protocol.implements(protocol.ratio_bounded, GaussianPair)
+@njit(cache=True)
+def ratio_bounded(a, b):
+    """``_bounded`` of one dimension: b < 1, or b == 1 with a == 0."""
+    return b < 1.0 or (b == 1.0 and a == 0.0)
+
+
+@protocol.implements(protocol.kl_divergence, GaussianPair)
+@njit(cache=True)
+def kl_divergence(loc, scale, prior_loc, prior_scale):
+    """``_kl_nats`` of one dimension (the same scalar function)."""
+    return gaussian_math.kl_divergence(loc, scale, prior_loc, prior_scale)
+
+
 # ---------------------------------------------------------------------------------------------
 # NumPy side
 # ---------------------------------------------------------------------------------------------
@@ -244,5 +283,6 @@ class reference:
 GAUSSIAN_PAIR = register_pair(Pair(
     target=Gaussian, prior=Gaussian, tag=GaussianPair(), kl_nats=_kl_nats, dinf_nats=_dinf_nats,
     bounded=_bounded, reference=reference, check=check_scales_representable,
+    check_messages=(SCALES_REPRESENTABLE_MESSAGE,),
     exact_condition="every target std below the prior std (or equal to it, with equal means)",
 ))

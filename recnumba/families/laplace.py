@@ -21,7 +21,8 @@ import numpy as np
 from numba import njit
 
 from recnumba.families import protocol
-from recnumba.families.base import LocationScaleFamily, Pair, check_scales_representable, register_pair
+from recnumba.families.base import (MIN_SCALE, SCALES_REPRESENTABLE_MESSAGE, LocationScaleFamily, Pair,
+                                    check_scales_representable, register_pair)
 from recnumba.numerics.gaussian_math import log1mexp
 from recnumba.numerics.portable import portable_log
 
@@ -172,6 +173,66 @@ def log_target_mass(lower, upper, a, b):
 # ---------------------------------------------------------------------------------------------
 
 
+#: 2!, ..., 19! as floats (``_exp_remainder_scaled``'s series divides 1.0 by them)
+_FACTORIALS = tuple(float(math.factorial(k)) for k in range(2, 20))
+
+
+# Checks and standardisation (the device path; twins of the NumPy side's checks below)
+
+
+@protocol.implements(protocol.standardise, LaplacePrior)
+@njit(cache=True)
+def standardise(loc, scale, prior_loc, prior_scale):
+    """``LocationScaleFamily.standardised_by``: ((loc - m) / s, scale / s)."""
+    return (loc - prior_loc) / prior_scale, scale / prior_scale
+
+
+@protocol.implements(protocol.parameter_code, LaplacePrior)
+@njit(cache=True)
+def parameter_code(loc, scale):
+    """1 where ``LocationScaleFamily._check`` refuses the scale (not > 0), else 0."""
+    return 0 if scale > 0.0 else 1
+
+
+@protocol.implements(protocol.standardised_code, LaplacePair)
+@njit(cache=True)
+def standardised_code(a, b):
+    """1 where ``check_scales_representable`` refuses b, else 0."""
+    return 0 if b > MIN_SCALE else 1
+
+
+@protocol.implements(protocol.ratio_bounded, LaplacePair)
+@njit(cache=True)
+def ratio_bounded(a, b):
+    """``bounded`` of one dimension: b <= 1."""
+    return b <= 1.0
+
+
+@protocol.implements(protocol.kl_divergence, LaplacePair)
+@njit(cache=True)
+def kl_divergence(mu, beta, m, s):
+    """``kl_nats`` of one dimension, term for term (the series below as there)."""
+    d = (beta - s) / s
+    b = beta / s
+    abs_a = abs(mu - m) / s
+    t = abs(mu - m) / beta
+    if abs(d) < 0.0625:  # _x_minus_log1p
+        series = 0.0
+        for k in range(18, 1, -1):
+            series = 1.0 / k - d * series
+        first = d * d * series
+    else:
+        first = d - math.log(b)
+    if t < 0.5:  # _exp_remainder_scaled
+        series = 0.0
+        for j in range(len(_FACTORIALS) - 1, -1, -1):  # 1/19!, ..., 1/2!
+            series = 1.0 / _FACTORIALS[j] - t * series
+        second = abs_a * t * series
+    else:
+        second = abs_a + b * math.expm1(-min(t, 1e300))
+    return first + second
+
+
 class Laplace(LocationScaleFamily):
     """A factorised Laplace distribution Laplace(loc, scale) per dimension, one per block when batched.
 
@@ -311,5 +372,6 @@ class reference:
 LAPLACE_PAIR = register_pair(Pair(
     target=Laplace, prior=Laplace, tag=LaplacePair(), kl_nats=kl_nats, dinf_nats=dinf_nats,
     bounded=bounded, reference=reference, check=check_scales_representable,
+    check_messages=(SCALES_REPRESENTABLE_MESSAGE,),
     exact_condition="every target scale at most the prior scale",
 ))

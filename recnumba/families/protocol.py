@@ -45,14 +45,37 @@ Every family gets them for free as loops over its scalar functions (compiled wit
 scalar function has branches that defeat vectorisation may register a branch-free version with
 ``@implements_lanes(std_quantiles, GaussianPrior)``; it must return the scalar function's values
 bit for bit (the tests check every registered one against its scalar twin).
+
+Checks and standardisation (the CUDA backend's device-resident path, ``recnumba.device``): the
+host validates and standardises numpy arrays (``Family._check``, ``Family.standardised_by``,
+``Pair.check``, ``Pair.bounded``); for arrays that stay on a GPU the same decisions are made on the
+device by five more protocol functions, each the scalar twin of one host check, so a device array
+is refused with the host's message. A *family* is keyed by its tag as a prior (``Family.prior_tag``:
+a uniform target under a Gaussian prior is standardised and checked as a Uniform).
+
+* ``standardise(family, first, second, loc, scale)``: (a, b), the target's parameters in
+  coordinates ``(z - loc) / scale``: the arithmetic of ``Family.standardised_by``, operation for
+  operation (subtractions and divisions only: nothing a compiler can contract into an FMA).
+* ``parameter_code(family, first, second)``: 0 when ``Family._check`` accepts the finite parameters
+  of one dimension; k >= 1 when it would raise ``Family.check_messages()[k - 1]`` (a smaller k is the
+  check the host makes first).
+* ``standardised_code(pair, a, b)``: 0 when ``Pair.check`` accepts the finite (a, b); k >= 1 for
+  ``Pair.check_messages[k - 1]``.
+* ``ratio_bounded(pair, a, b)``: ``Pair.bounded`` of one dimension (is q/p bounded?).
+* ``kl_divergence(pair, first, second, prior_first, prior_second)``: ``Pair.kl_nats`` of one
+  dimension from the latent parameters of target and prior (nats; to rounding: a GPU's ``log`` is
+  libdevice's, not the host's).
+
+``recnumba.search.inputs`` runs them over rows of raw parameters.
 """
 
 from numba import types
 from numba.extending import overload
 
 __all__ = ["PROTOCOL", "add_log_ratios", "declare_pair", "implements", "implements_lanes", "log_ratio",
-           "log_sup_ratio", "log_target_mass", "prior_of", "register_for_target", "std_edge", "std_quantile",
-           "std_quantiles"]
+           "kl_divergence", "log_sup_ratio", "log_target_mass", "parameter_code", "prior_of", "ratio_bounded",
+           "register_for_target",
+           "standardise", "standardised_code", "std_edge", "std_quantile", "std_quantiles"]
 
 
 def std_quantile(prior, interval, num_intervals, u):
@@ -77,6 +100,31 @@ def log_sup_ratio(pair, lower, upper, a, b):
 
 def log_target_mass(pair, lower, upper, a, b):
     """ln Q([lower, upper]) (protocol stub)."""
+    raise NotImplementedError("protocol stub: called from numba-compiled code only")
+
+
+def standardise(family, first, second, loc, scale):
+    """(a, b): parameters (first, second) in coordinates (z - loc) / scale (protocol stub)."""
+    raise NotImplementedError("protocol stub: called from numba-compiled code only")
+
+
+def parameter_code(family, first, second):
+    """0, or k >= 1 for the family's k-th parameter check message (protocol stub)."""
+    raise NotImplementedError("protocol stub: called from numba-compiled code only")
+
+
+def standardised_code(pair, a, b):
+    """0, or k >= 1 for the pair's k-th standardised check message (protocol stub)."""
+    raise NotImplementedError("protocol stub: called from numba-compiled code only")
+
+
+def ratio_bounded(pair, a, b):
+    """Whether q/p is bounded in this dimension (protocol stub)."""
+    raise NotImplementedError("protocol stub: called from numba-compiled code only")
+
+
+def kl_divergence(pair, first, second, prior_first, prior_second):
+    """D_KL of one dimension in nats from latent parameters (protocol stub)."""
     raise NotImplementedError("protocol stub: called from numba-compiled code only")
 
 
@@ -108,6 +156,11 @@ PROTOCOL = {
     log_ratio: ("x", "a", "b"),
     log_sup_ratio: ("lower", "upper", "a", "b"),
     log_target_mass: ("lower", "upper", "a", "b"),
+    standardise: ("first", "second", "loc", "scale"),
+    parameter_code: ("first", "second"),
+    standardised_code: ("a", "b"),
+    ratio_bounded: ("a", "b"),
+    kl_divergence: ("first", "second", "prior_first", "prior_second"),
 }
 
 #: (stub, tag class, njit function) for every implementation, so other targets can register them.

@@ -173,6 +173,83 @@ def gaussian_log_target_mass(lower, upper, a, b):
     return _log_overlap_fraction(lower, upper, a, b)
 
 
+# Checks and standardisation (the device path; twins of the NumPy side's checks below)
+
+
+@protocol.implements(protocol.standardise, UniformPrior)
+@njit(cache=True)
+def standardise(low, high, prior_loc, prior_scale):
+    """``Uniform.standardised_by``: ((low - m) / s, (high - m) / s)."""
+    return (low - prior_loc) / prior_scale, (high - prior_loc) / prior_scale
+
+
+@protocol.implements(protocol.parameter_code, UniformPrior)
+@njit(cache=True)
+def parameter_code(low, high):
+    """``Uniform._check`` of one dimension: 1 unless low < high, 2 if high - low overflows, else 0."""
+    if not (low < high):
+        return 1
+    width = high - low
+    if not (width - width == 0.0):  # inf (or NaN): not finite
+        return 2
+    return 0
+
+
+@protocol.implements(protocol.standardised_code, UniformPair)
+@njit(cache=True)
+def standardised_code(a, b):
+    """``_uniform_check`` of one dimension: 1 outside [0, 1], 2 for a zero standardised width, else 0."""
+    if not (a >= 0.0 and b <= 1.0):
+        return 1
+    if not (b > a):
+        return 2
+    return 0
+
+
+@protocol.implements(protocol.standardised_code, UniformGaussianPair)
+@njit(cache=True)
+def gaussian_standardised_code(a, b):
+    """``_gaussian_check`` of one dimension: 1 for a zero standardised width, else 0."""
+    return 0 if b > a else 1
+
+
+@protocol.implements(protocol.ratio_bounded, UniformPair)
+@njit(cache=True)
+def ratio_bounded(a, b):
+    """``_uniform_bounded`` of one dimension: the target inside [0, 1]."""
+    return a >= 0.0 and b <= 1.0
+
+
+@protocol.implements(protocol.ratio_bounded, UniformGaussianPair)
+@njit(cache=True)
+def gaussian_ratio_bounded(a, b):
+    """A uniform target's ratio under a Gaussian prior is always bounded."""
+    return True
+
+
+@protocol.implements(protocol.kl_divergence, UniformPair)
+@njit(cache=True)
+def kl_divergence(low, high, prior_low, prior_high):
+    """``_uniform_kl_nats`` of one dimension."""
+    if not (low >= prior_low and high <= prior_high):
+        return _INF
+    prior_width = prior_high - prior_low
+    fraction = (high - low) / prior_width
+    if fraction > 0.5:
+        return -math.log1p(-(((low - prior_low) + (prior_high - high)) / prior_width))
+    return -math.log(fraction)
+
+
+@protocol.implements(protocol.kl_divergence, UniformGaussianPair)
+@njit(cache=True)
+def gaussian_kl_divergence(low, high, prior_loc, prior_scale):
+    """``_gaussian_kl_nats`` of one dimension."""
+    a = (low - prior_loc) / prior_scale
+    b = (high - prior_loc) / prior_scale
+    second_moment = (0.75 * (a + b) ** 2 + 0.25 * (b - a) ** 2) / 3.0
+    return -math.log((high - low) / prior_scale) + _LOG_SQRT_2PI + 0.5 * second_moment
+
+
 # ---------------------------------------------------------------------------------------------
 # NumPy side
 # ---------------------------------------------------------------------------------------------
@@ -194,13 +271,17 @@ class Uniform(Family):
     def __init__(self, low, high):  # the parameters by name: Uniform(low=..., high=...)
         super().__init__(low, high)
 
+    @classmethod
+    def check_messages(cls):
+        return ("low must be < high everywhere (a uniform distribution needs a support of positive width)",
+                "high - low overflows float64 somewhere; rescale the latent")
+
     def _check(self, low, high):
         if not np.all(low < high):
-            raise ValueError("low must be < high everywhere (a uniform distribution needs a support of "
-                             "positive width)")
+            raise ValueError(self.check_messages()[0])
         with np.errstate(over="ignore"):
             if not np.all(np.isfinite(high - low)):
-                raise ValueError("high - low overflows float64 somewhere; rescale the latent")
+                raise ValueError(self.check_messages()[1])
 
     @property
     def low(self):
@@ -246,16 +327,24 @@ def _uniform_bounded(a, b):
     return (a >= 0) & (b <= 1)
 
 
+_UNIFORM_CHECK_MESSAGES = (
+    "a Uniform target must lie inside the Uniform prior's support [low, high]: the KL divergence is infinite "
+    "otherwise",
+    "a Uniform target is too narrow relative to the prior for float64 (its standardised width is 0); rescale the "
+    "latent",
+)
+_GAUSSIAN_CHECK_MESSAGES = (
+    "a Uniform target is too narrow relative to the Gaussian prior for float64 (its standardised width is 0); "
+    "rescale the latent",
+)
+
+
 def _uniform_check(a, b):
     a, b = np.asarray(a), np.asarray(b)
     if not (np.all(a >= 0) and np.all(b <= 1)):
-        raise ValueError(
-            "a Uniform target must lie inside the Uniform prior's support [low, high]: the KL divergence "
-            "is infinite otherwise"
-        )
+        raise ValueError(_UNIFORM_CHECK_MESSAGES[0])
     if not np.all(b > a):
-        raise ValueError("a Uniform target is too narrow relative to the prior for float64 (its "
-                         "standardised width is 0); rescale the latent")
+        raise ValueError(_UNIFORM_CHECK_MESSAGES[1])
 
 
 def _gaussian_neg_log_width(target, prior):
@@ -287,8 +376,7 @@ def _gaussian_bounded(a, b):
 
 def _gaussian_check(a, b):
     if not np.all(np.asarray(b) > np.asarray(a)):
-        raise ValueError("a Uniform target is too narrow relative to the Gaussian prior for float64 (its "
-                         "standardised width is 0); rescale the latent")
+        raise ValueError(_GAUSSIAN_CHECK_MESSAGES[0])
 
 
 def _reference_log_overlap_fraction(lower, upper, a, b):
@@ -343,12 +431,13 @@ class gaussian_reference(gaussian.reference):
 
 UNIFORM_PAIR = register_pair(Pair(
     target=Uniform, prior=Uniform, tag=UniformPair(), kl_nats=_uniform_kl_nats, dinf_nats=_uniform_kl_nats,
-    bounded=_uniform_bounded, reference=reference, check=_uniform_check,
+    bounded=_uniform_bounded, reference=reference, check=_uniform_check, check_messages=_UNIFORM_CHECK_MESSAGES,
     exact_condition="the target's support inside the prior's",
 ))
 
 UNIFORM_GAUSSIAN_PAIR = register_pair(Pair(
     target=Uniform, prior=gaussian.Gaussian, tag=UniformGaussianPair(), kl_nats=_gaussian_kl_nats,
     dinf_nats=_gaussian_dinf_nats, bounded=_gaussian_bounded, reference=gaussian_reference,
-    check=_gaussian_check, exact_condition="always (a uniform target has bounded support)",
+    check=_gaussian_check, check_messages=_GAUSSIAN_CHECK_MESSAGES,
+    exact_condition="always (a uniform target has bounded support)",
 ))
