@@ -30,6 +30,8 @@ per block). ``kl_bits`` (and the PartitionTooFineWarning's KL) are computed on t
 (``protocol.kl_divergence``): equal to the host's to rounding (a GPU's ``log`` is libdevice's),
 summed per block; N (or items x blocks) floats come back.
 
+``progress=True`` shows no bar on this path (the argument is still checked).
+
 Not on the device path: distributions (``compress(rn.Gaussian(...))``), float16 arrays (copied
 to the host as before: the kernels read float32, float64 and integer arrays), a CUDA array given
 with ``backend="cpu"`` (copied to the host, the CPU backend's inputs), and method "gprs" (CPU only).

@@ -898,8 +898,8 @@ def device_view(interface, owner, shape):
     strides = tuple(int(x) for x in strides)
     pad = len(shape) - len(own_shape)
     strides = (dtype.itemsize,) * pad + strides  # (axes of length 1: any stride reads the same element)
+    # (the producer's "stream", if any, stays: numba then waits for it before the view is used)
     view = dict(interface, shape=tuple(shape), strides=strides, version=3)
-    view.pop("stream", None)
     view.pop("mask", None)
     if SIMULATOR:
         from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
