@@ -26,7 +26,8 @@ CUDA arrays (:func:`is_cuda_array`: torch CUDA tensors, anything with ``__cuda_a
 the CUDA simulator's device arrays): ``recnumba.device`` reads them in place through
 :func:`cuda_interface` and checks, standardises, searches and decodes on the device; only
 per-block scalars (check codes, bounds, flags, KL values, indices, steps) and the standardised rows
-of the few blocks handed to the CPU kernel come back to the host. The samples come back as the
+of the few blocks handed to the CPU kernel come back to the host (records as on the host path:
+``recnumba.device`` says how exactly). The samples come back as the
 input's array type where that is free (:func:`like_device`: a torch tensor on the input's device,
 a CuPy array for CuPy input, else a numba device array). float32, float64 and integer arrays of any
 strides are read on the device; float16 arrays still take the host path. This path is tested under

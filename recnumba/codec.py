@@ -61,7 +61,8 @@ device for torch input (``decompress(records, like=tensor)`` for the receiver), 
 CUDA arrays (torch CUDA tensors, CuPy, numba device arrays) with ``backend="cuda"`` (or "auto" with a
 GPU) stay on the device (``recnumba.device``): the (N, D) parameters are checked, standardised,
 searched and decoded there, and only per-block scalars (and the rows of blocks the GPU hands to the
-CPU kernel) come back; records and indices are those of the host path bit for bit, bad input raises
+CPU kernel) come back; records and indices are those of the host path (bit for bit under the
+simulator; on a GPU up to the CUDA backend's near-tie caveat, ``recnumba.device``), bad input raises
 the host path's errors. ``compress(..., return_samples=True)`` and ``decompress(records,
 like=cuda_array)`` give the samples on the device: a torch tensor on the input's device for torch, a
 CuPy array for CuPy, a numba device array otherwise; ``compress_with_details`` gives a numba device

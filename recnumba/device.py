@@ -20,8 +20,15 @@ CPU kernel (``recnumba.backends.cuda.select``). On the device, per plan block:
 
 The checks run in the host path's order (``Codec.targets``, ``encode_dataset``, ``encode``: plan
 block by plan block, chunk by chunk, weight group by weight group), so a bad input raises the
-same ValueError or TypeError with the same message as the same numpy input, and records, indices,
-steps and samples are those of the host path bit for bit (same standardised targets, same search).
+same ValueError or TypeError with the same message as the same numpy input. The standardised
+targets are the host's bit for bit (subtractions and IEEE divisions, on any device), so records,
+indices, steps and samples are those of the host path: bit for bit under the simulator (tested).
+On a real GPU one more thing is computed on the device than on the host path: the bin tables and
+bounds, with libdevice's ``log``/``exp``, which may differ from the host's in the last bit. Like
+the GPU's scores (``recnumba.backends.cuda``) that can change a selection only in a near-tie (two
+candidates scoring within about 1e-14 of each other, a bin draw within an ulp of a table entry, a
+bound within an ulp of auto's ``exact_bound_bits``); the samples decoded from an index are
+bit-identical on every device.
 
 What comes back (``like_device``): ``samples`` as the input's array type where that is free (a torch
 CUDA tensor on the input's device, a CuPy array for CuPy input, else a numba device array);

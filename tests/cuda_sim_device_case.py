@@ -15,7 +15,7 @@ import numpy as np
 from numba import cuda
 
 import recnumba as rn
-from recnumba import arrays
+from recnumba import arrays, device
 from recnumba.backends import cuda as cuda_backend
 from recnumba.partition import PartitionTooFineWarning
 from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
@@ -209,6 +209,10 @@ def the_rest(results, plans, n, dim):
         layouts[name] = dev.compress(DeviceArray(first), DeviceArray(second)) == codec.compress(first, second)
     # a numba (simulator) device array, next to a host scalar
     layouts["simulator-array-and-host-scalar"] = dev.compress(cuda.to_device(loc), 0.5) == codec.compress(loc, 0.5)
+    # backend="auto" takes the device path for CUDA arrays when there is a GPU (the simulator is one)
+    auto = codec.with_backend("auto")
+    layouts["auto-backend"] = (device.uses_device(auto, DeviceArray(loc), None)
+                               and auto.compress(DeviceArray(loc), DeviceArray(scale)) == codec.compress(loc, scale))
     results["layouts"] = layouts
 
     # Bad input: the host path's error type and message.

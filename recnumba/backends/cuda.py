@@ -38,7 +38,9 @@ on the device (``_tables_kernel_for``: ``core.fill_bin_tables`` as a device func
 parameters were checked, gathered into the per-block layout and standardised there
 (``_check_kernel_for``, ``_gather_kernel_for``: ``recnumba.search.inputs``); only per-block bounds
 and flags and the rows of blocks handed to the CPU come back. The bins themselves are drawn on the
-device in both cases.
+device in both cases. Device-built tables use libdevice's ``log``/``exp`` like the scores: they may
+differ from the host's in the last bit, which (like the scores) can change a selection only in a
+near-tie; under the simulator they are the host's, bit for bit.
 
 Under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` before numba is imported) the kernels run
 as Python, slowly: keep launches small there.
