@@ -209,6 +209,17 @@ def the_rest(results, plans, n, dim):
         layouts[name] = dev.compress(DeviceArray(first), DeviceArray(second)) == codec.compress(first, second)
     # a numba (simulator) device array, next to a host scalar
     layouts["simulator-array-and-host-scalar"] = dev.compress(cuda.to_device(loc), 0.5) == codec.compress(loc, 0.5)
+    # chunks of items, and items across an epoch boundary (two seeds: two segments of rows)
+    chunked = rn.Codec(gaussian_prior, plans["plain"], 13, num_samples=8, code="two-part", chunk=3)
+    across = chunked.items_per_seed - 2
+    for name, (c, first_item) in {"chunked": (chunked, 0), "epochs": (codec, across),
+                                  "chunked-epochs": (chunked, across)}.items():
+        records, samples = c.with_backend("cuda").compress(DeviceArray(loc), DeviceArray(scale), first_item=first_item,
+                                                           return_samples=True)
+        host_records, host_samples = c.compress(loc, scale, first_item=first_item, return_samples=True)
+        decoded = c.with_backend("cuda").decompress(records, first_item=first_item, like=DeviceArray(loc))
+        layouts[name] = (records == host_records and bits(samples) == bits(host_samples)
+                         and bits(decoded) == bits(host_samples))
     # backend="auto" takes the device path for CUDA arrays when there is a GPU (the simulator is one)
     auto = codec.with_backend("auto")
     layouts["auto-backend"] = (device.uses_device(auto, DeviceArray(loc), None)
