@@ -219,7 +219,8 @@ def cuda_interface(value, name):
     CUDA array and the object that owns its memory (keep it alive while the interface is used).
 
     A torch tensor is detached first (its interface refuses tensors that require grad), bfloat16 is
-    widened to float32 and lazy conjugate/negative views resolved, all on its device. A simulator
+    widened to float32 and lazy conjugate/negative views resolved, all on its device, and torch's current
+    stream is synchronised (torch's interface carries no stream for numba to wait on). A simulator
     array gives its host buffer's interface. ParameterTypeError naming ``name`` for a masked array.
     """
     owner = value
@@ -233,6 +234,10 @@ def cuda_interface(value, name):
             raise ParameterTypeError(f"{name} must be an array of real numbers; got complex dtype {owner.dtype}")
         if owner.is_conj() or owner.is_neg():
             owner = owner.resolve_conj().resolve_neg()
+        # torch's interface names no stream (numba cannot wait for it): wait for torch's current stream
+        # here, so that work queued on the tensor (and the conversions above) has finished.
+        if owner.device.type == "cuda":
+            torch.cuda.current_stream(owner.device).synchronize()
     if _is_simulator_array(owner) and not hasattr(owner, "__cuda_array_interface__"):
         interface = dict(owner._ary.__array_interface__)
     else:

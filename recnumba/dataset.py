@@ -139,7 +139,12 @@ def _weight_groups(target, prior, weights):
         return [(slice(None), weights)]
     pair = pair_of(target, prior)
     targets = standardise(pair, target, *prior_coordinates(prior, target.shape[0]))
-    bounded = np.all(pair.bounded(targets[..., 0], targets[..., 1]), axis=1)
+    return split_by_boundedness(np.all(pair.bounded(targets[..., 0], targets[..., 1]), axis=1))
+
+
+def split_by_boundedness(bounded):
+    """weights="auto"'s groups from one flag per row: [(rows, "ratio") for the bounded rows, (rows,
+    "target") for the others], empty groups left out (``recnumba.device`` splits the same way)."""
     return [(np.flatnonzero(sel), kind) for sel, kind in ((bounded, "ratio"), (~bounded, "target")) if sel.any()]
 
 

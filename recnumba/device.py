@@ -24,7 +24,8 @@ same ValueError or TypeError with the same message as the same numpy input. The 
 targets are the host's bit for bit (subtractions and IEEE divisions, on any device), so records,
 indices, steps and samples are those of the host path: bit for bit under the simulator (tested).
 On a real GPU one more thing is computed on the device than on the host path: the bin tables and
-bounds, with libdevice's ``log``/``exp``, which may differ from the host's in the last bit. Like
+bounds, with libdevice's ``log``/``exp`` and fused multiply-adds (the quantile edges and interval
+masses), which may differ from the host's in the last bit. Like
 the GPU's scores (``recnumba.backends.cuda``) that can change a selection only in a near-tie (two
 candidates scoring within about 1e-14 of each other, a bin draw within an ulp of a table entry, a
 bound within an ulp of auto's ``exact_bound_bits``); the samples decoded from an index are
@@ -37,7 +38,15 @@ per block). ``kl_bits`` (and the PartitionTooFineWarning's KL) are computed on t
 (``protocol.kl_divergence``): equal to the host's to rounding (a GPU's ``log`` is libdevice's),
 summed per block; N (or items x blocks) floats come back.
 
-``progress=True`` shows no bar on this path (the argument is still checked).
+``progress=True`` shows no bar on this path (the argument is still checked). Before the samples are
+handed back the device is synchronised, so the caller's stream (a torch stream, say) sees them written.
+``backend="auto"`` sends CUDA arrays to the GPU whatever their number (the host path's ``auto`` keeps
+small batches on the CPU); with ``backend="cuda"`` and no GPU, ``BackendUnavailable`` comes before the
+checks of the values.
+
+Arrays on another GPU: a torch tensor on a device other than numba's current one takes the host path
+(``.cpu()``, as before), since kernels launched on the current device cannot read it without peer
+access. Other producers' arrays (CuPy, numba) are assumed to be on numba's current device.
 
 Not on the device path: distributions (``compress(rn.Gaussian(...))``), float16 arrays (copied
 to the host as before: the kernels read float32, float64 and integer arrays), a CUDA array given
@@ -54,7 +63,7 @@ import math
 import numpy as np
 
 from recnumba import api, arrays, backends
-from recnumba.dataset import _check_call, _check_keys, _chunks
+from recnumba.dataset import _check_call, _check_keys, _chunks, split_by_boundedness
 from recnumba.families.base import not_finite_message, supported_pairs
 from recnumba.records import read_records, write_records
 from recnumba.search.params import SearchOutput
@@ -78,10 +87,22 @@ def _cuda_backend(backend):
 
 
 def uses_device(codec, *values):
-    """Whether the codec codes these arrays on the device (a CUDA array in, a CUDA backend)."""
+    """Whether the codec codes these arrays on the device (a CUDA array in, a CUDA backend, no torch
+    tensor on a GPU other than numba's current one)."""
     if codec.method == "gprs" or not any(arrays.is_cuda_array(v) for v in values if v is not None):
         return False
-    return _cuda_backend(codec.backend) is not None
+    cuda = _cuda_backend(codec.backend)
+    return cuda is not None and not any(_on_other_gpu(cuda, v) for v in values if v is not None)
+
+
+def _on_other_gpu(cuda, value):
+    """A torch CUDA tensor on a device other than numba's current one (its kernels could not read it)."""
+    if not (arrays.is_torch_tensor(value) and value.device.type == "cuda"):
+        return False
+    import torch
+
+    index = value.device.index if value.device.index is not None else torch.cuda.current_device()
+    return index != getattr(cuda.cuda.get_current_device(), "id", 0)  # (the simulator's device has no id)
 
 
 class DeviceTarget:
@@ -185,6 +206,7 @@ def compress(codec, target, first_item, progress):
         _encode_segment(codec, cuda, pair, target, header, local, np.arange(rows.start, rows.stop, dtype=np.int64),
                         (prior_loc, prior_scale, d_prior), samples, indices, steps, exact, kl)
         records.extend(write_records(indices[rows], header, local))
+    cuda.cuda.synchronize()  # the samples are written before any other stream reads them
     return dict(records=records, samples=samples, indices=indices, steps=steps, exact=exact,
                 kl_bits=kl.sum(axis=1), bits=np.array([8 * len(r) for r in records], dtype=np.int64))
 
@@ -228,8 +250,7 @@ def _encode_segment(codec, cuda, pair, target, header, local, rows, prior, sampl
             kl[chunk_rows, blk.block_id] = block_kl
             if weights == "auto":  # encode_dataset's _weight_groups: checked over the chunk, then split
                 _raise_for_code(pair, _smallest(codes))
-                groups = [(np.flatnonzero(sel), kind) for sel, kind in ((bounded, "ratio"), (~bounded, "target"))
-                          if sel.any()]
+                groups = split_by_boundedness(bounded)
             else:
                 groups = [(np.arange(m), weights)]
             for part, kind in groups:
@@ -305,4 +326,5 @@ def decompress(codec, records, first_item):
                 d_sample = cuda.decode_to_device(header.prior.prior_tag, indices, d_block_loc, d_block_scale,
                                                  api.grid_of(partition), seed, block_ids)
                 cuda.scatter(d_sample, np.arange(rows.start, rows.stop, dtype=np.int64)[chunk], dims, samples)
+    cuda.cuda.synchronize()  # the samples are written before any other stream reads them
     return samples

@@ -253,6 +253,7 @@ def test_standardisation_ptx_has_no_fused_multiply_add(ptx):
         if name.startswith("gather "):
             assert re.findall(r"\bdiv\.rn\.f64", text), name
             assert not re.findall(r"\b(div|sqrt)\.(approx|full)\.f64", text), name
+            assert not re.findall(r"\bfma\.", text), name
 
 
 def test_decode_kernel_ptx_has_no_fused_multiply_add(ptx):

@@ -38,9 +38,11 @@ on the device (``_tables_kernel_for``: ``core.fill_bin_tables`` as a device func
 parameters were checked, gathered into the per-block layout and standardised there
 (``_check_kernel_for``, ``_gather_kernel_for``: ``recnumba.search.inputs``); only per-block bounds
 and flags and the rows of blocks handed to the CPU come back. The bins themselves are drawn on the
-device in both cases. Device-built tables use libdevice's ``log``/``exp`` like the scores: they may
-differ from the host's in the last bit, which (like the scores) can change a selection only in a
-near-tie; under the simulator they are the host's, bit for bit.
+device in both cases. Device-built tables use libdevice's ``log``/``exp`` and fused multiply-adds
+(the prior-quantile edges and interval masses; thousands of ``fma.rn.f64`` in their PTX) like the
+scores: they may differ from the host's in the last bit, which (like the scores) can change a selection
+only in a near-tie; under the simulator they are the host's, bit for bit. The gather (standardisation)
+kernels have no FMA (tested), so the standardised targets are the host's on any device.
 
 Under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` before numba is imported) the kernels run
 as Python, slowly: keep launches small there.
@@ -900,7 +902,8 @@ def device_view(interface, owner, shape):
     strides = tuple(int(x) for x in strides)
     pad = len(shape) - len(own_shape)
     strides = (dtype.itemsize,) * pad + strides  # (axes of length 1: any stride reads the same element)
-    # (the producer's "stream", if any, stays: numba then waits for it before the view is used)
+    # A producer's "stream" (CuPy publishes one) stays: numba synchronises it once, when the view is made.
+    # torch publishes none; arrays.cuda_interface has synchronised torch's current stream already.
     view = dict(interface, shape=tuple(shape), strides=strides, version=3)
     view.pop("mask", None)
     if SIMULATOR:

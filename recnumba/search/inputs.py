@@ -97,8 +97,10 @@ def standardise_row(family, pair, first, second, i, dims, prior_loc, prior_scale
 
 @njit(cache=True)
 def kl_row_bits(pair, first, second, i, dims, prior_first, prior_second):
-    """D_KL of row ``i``'s dimensions ``dims`` against the prior's (D,) parameters, in bits (the sum
-    over dimensions of ``Pair.kl_nats / ln 2``, in dimension order)."""
+    """D_KL of row ``i``'s dimensions ``dims`` against the prior's (D,) parameters, in bits: the sum over
+    the dimensions, in their order, of each one's ``Pair.kl_nats`` divided by ln 2. The host sums the
+    per-dimension bits of all D dimensions (``kl_bits``) and its warning divides a sum of nats, so the two
+    agree to rounding (about 1e-15 relative), not bit for bit."""
     total = 0.0
     for k in range(dims.shape[0]):
         d = dims[k]
