@@ -17,17 +17,12 @@ sys.path.insert(0, str(EXAMPLES))
 import inr_cifar  # noqa: E402
 from inr import data  # noqa: E402
 
-from inr_helpers import one_torch_thread  # noqa: E402,F401 (autouse fixture)
+from inr_helpers import one_torch_thread, or_skip  # noqa: E402,F401 (autouse fixture)
 
 
 def _data_or_skip():
-    try:
-        data.load_cifar10_test20()
-        data.load_natural_patches()
-    except data.InrDataError as exc:
-        if "sha256" in str(exc):
-            raise
-        pytest.skip(f"CIFAR-10 / scikit-image wheel not obtainable here: {str(exc)[:200]}")
+    for loader in (data.load_cifar10_test20, data.load_cifarlike_train, data.load_natural_patches):
+        or_skip(loader)
 
 
 def test_one_image_tiny_pipeline_end_to_end(tmp_path):

@@ -14,16 +14,11 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 sys.path.insert(0, str(EXAMPLES))
 from inr import data  # noqa: E402
 
+from inr_helpers import or_skip as _or_skip  # noqa: E402
+
 pytest.importorskip("PIL")
 
 
-def _or_skip(fn, *args, **kw):
-    try:
-        return fn(*args, **kw)
-    except data.InrDataError as exc:
-        if "sha256" in str(exc):
-            raise
-        pytest.skip(f"wheel not obtainable here: {str(exc)[:200]}")
 
 
 def test_tile_patches_row_major_and_drops_borders():

@@ -12,22 +12,15 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 sys.path.insert(0, str(EXAMPLES))
 from inr import data, in_bin_diagnostic  # noqa: E402
 
-from inr_helpers import one_torch_thread  # noqa: E402,F401 (autouse fixture)
+from inr_helpers import one_torch_thread, or_skip  # noqa: E402,F401 (autouse fixture)
 
 
-def _data_or_skip():
-    try:
-        data.load_cifar10_test20()
-        data.load_cifarlike_train()
-    except data.InrDataError as exc:
-        if "sha256" in str(exc):
-            raise
-        pytest.skip(f"foolbox wheel not obtainable here: {str(exc)[:200]}")
 
 
 @pytest.mark.parametrize("source", ["cifar10-8-15", "cifar100"])
 def test_diagnostic_rows_are_consistent(source):
-    _data_or_skip()
+    or_skip(data.load_cifar10_test20)
+    or_skip(data.load_cifarlike_train)
     row = in_bin_diagnostic.diagnose("cifar-like", source, 0.1, images=[0, 1], steps=10)
     assert row["num_blocks"] >= 1 and row["images"] == [0, 1]
     # KL - log2 J + H_q(j) >= KL - log2 J, and the projected KL keeps every 48-bit block within budget

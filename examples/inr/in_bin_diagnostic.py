@@ -4,7 +4,7 @@ The diagnostic behind the choice of the CIFAR-like prior (README, "How the targe
 configuration: a prior, the information the block plans are built from, and the posteriors' initial std;
 CIFAR-10 test images 0-7 are fitted at one beta with per-block KL control (48-bit blocks, as
 ``examples/inr_cifar.py`` fits them), every block is held to its budget (``fit.project_to_budget``), and the
-mean over images and blocks of KL - log2 J + H_q(j) (``rec.bin_entropy_bits``: the information left for
+mean over images and blocks of KL - log2 J + H_q(j) (``rec.in_bin_bits``: the information left for
 the 2^16 in-bin candidates) is reported with the projected KL and the PSNR at the posterior means.
 Nothing is coded. The "oracle" row builds the plans from other CIFAR-10 test images (8-15): a check of
 how much a matched training set could help, never used for a result.
@@ -62,8 +62,7 @@ def diagnose(prior_name, source, std_ratio, beta=1e-3, images=range(8), steps=20
                        evaluate=False)
     loc, std = fit.project_to_budget(f.loc, f.std, pr.loc, pr.std, blocks, block_bits)
     kl = fit.kl_bits_np(loc, std, pr.loc, pr.std)
-    in_bin = [kl[:, b.dims].sum(1) - b.partition.bits
-              + rec.bin_entropy_bits(loc[:, b.dims], std[:, b.dims], pr.loc[b.dims], pr.std[b.dims], b.partition.intervals)
+    in_bin = [rec.in_bin_bits(loc[:, b.dims], std[:, b.dims], pr.loc[b.dims], pr.std[b.dims], b.partition)
               for b in plan.blocks]
     return dict(prior=prior_name, information=source, std_ratio=std_ratio, beta=beta, images=list(images),
                 num_blocks=plan.num_blocks, mean_log2_J=float(np.mean([b.partition.bits for b in plan.blocks])),

@@ -93,6 +93,13 @@ def bin_entropy_bits(loc, std, prior_loc, prior_std, intervals) -> np.ndarray:
     return h
 
 
+def in_bin_bits(loc, std, prior_loc, prior_std, partition) -> np.ndarray:
+    """Bits per image left for a block's in-bin search: KL(q || p) - log2 J + H_q(j) (see
+    :func:`bin_entropy_bits`). loc, std: (N, d) the block's posteriors; prior_loc, prior_std: (d,)."""
+    kl = fit.kl_bits_np(loc, std, prior_loc, prior_std).sum(1)
+    return kl - partition.bits + bin_entropy_bits(loc, std, prior_loc, prior_std, partition.intervals)
+
+
 @dataclass
 class RecResult:
     samples: np.ndarray            # (N, P) coded weights (float64)
@@ -150,8 +157,7 @@ def encode_images(cfg, prior, plan, fitted: fit.FitResult, images_uint8, beta, s
                 loc, std, prior.loc, prior.std, [d], budget))
         bkl = fit.kl_bits_np(loc[:, d], std[:, d], prior.loc[d], prior.std[d]).sum(1)
         max_block = max(max_block, float(bkl.max()))
-        in_bin += bkl - blk.partition.bits + bin_entropy_bits(loc[:, d], std[:, d], prior.loc[d], prior.std[d],
-                                                              blk.partition.intervals)
+        in_bin += in_bin_bits(loc[:, d], std[:, d], prior.loc[d], prior.std[d], blk.partition)
         target = rn.Gaussian(loc[:, d], std[:, d])
         bprior = rn.Gaussian(np.broadcast_to(prior.loc[d], (N, d.size)).copy(),
                              np.broadcast_to(prior.std[d], (N, d.size)).copy())

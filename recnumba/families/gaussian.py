@@ -19,8 +19,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from recnumba.families import protocol
-from recnumba.families.base import (MIN_SCALE, SCALES_REPRESENTABLE_MESSAGE, LocationScaleFamily, Pair,
+from recnumba.families import location_scale, protocol
+from recnumba.families.base import (SCALES_REPRESENTABLE_MESSAGE, LocationScaleFamily, Pair,
                                     check_scales_representable, register_pair)
 from recnumba.numerics import gaussian_math
 from recnumba.numerics.gaussian_math import ndtri, ndtri_fast, ndtri_fast_branch_free, ppnd16_central, ppnd16_tail
@@ -158,28 +158,9 @@ def log_target_mass(lower, upper, a, b):
     return gaussian_math.log_interval_mass(lower, upper, a, b)
 
 
-# Checks and standardisation (the device path; twins of the NumPy side's checks below)
-
-
-@protocol.implements(protocol.standardise, GaussianPrior)
-@njit(cache=True)
-def standardise(loc, scale, prior_loc, prior_scale):
-    """``LocationScaleFamily.standardised_by``: ((loc - m) / s, scale / s)."""
-    return (loc - prior_loc) / prior_scale, scale / prior_scale
-
-
-@protocol.implements(protocol.parameter_code, GaussianPrior)
-@njit(cache=True)
-def parameter_code(loc, scale):
-    """1 where ``LocationScaleFamily._check`` refuses the scale (not > 0), else 0."""
-    return 0 if scale > 0.0 else 1
-
-
-@protocol.implements(protocol.standardised_code, GaussianPair)
-@njit(cache=True)
-def standardised_code(a, b):
-    """1 where ``check_scales_representable`` refuses b, else 0."""
-    return 0 if b > MIN_SCALE else 1
+# Checks and standardisation (the device path; twins of the NumPy side's checks below): the location-scale
+# ones are shared (families/location_scale.py), the boundedness and KL are this family's.
+location_scale.register_inputs(GaussianPrior, GaussianPair)  # standardise, parameter_code, standardised_code
 
 
 @protocol.implements(protocol.ratio_bounded, GaussianPair)

@@ -20,8 +20,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from recnumba.families import protocol
-from recnumba.families.base import (MIN_SCALE, SCALES_REPRESENTABLE_MESSAGE, LocationScaleFamily, Pair,
+from recnumba.families import location_scale, protocol
+from recnumba.families.base import (SCALES_REPRESENTABLE_MESSAGE, LocationScaleFamily, Pair,
                                     check_scales_representable, register_pair)
 from recnumba.numerics.gaussian_math import log1mexp
 from recnumba.numerics.portable import portable_log
@@ -177,28 +177,9 @@ def log_target_mass(lower, upper, a, b):
 _FACTORIALS = tuple(float(math.factorial(k)) for k in range(2, 20))
 
 
-# Checks and standardisation (the device path; twins of the NumPy side's checks below)
-
-
-@protocol.implements(protocol.standardise, LaplacePrior)
-@njit(cache=True)
-def standardise(loc, scale, prior_loc, prior_scale):
-    """``LocationScaleFamily.standardised_by``: ((loc - m) / s, scale / s)."""
-    return (loc - prior_loc) / prior_scale, scale / prior_scale
-
-
-@protocol.implements(protocol.parameter_code, LaplacePrior)
-@njit(cache=True)
-def parameter_code(loc, scale):
-    """1 where ``LocationScaleFamily._check`` refuses the scale (not > 0), else 0."""
-    return 0 if scale > 0.0 else 1
-
-
-@protocol.implements(protocol.standardised_code, LaplacePair)
-@njit(cache=True)
-def standardised_code(a, b):
-    """1 where ``check_scales_representable`` refuses b, else 0."""
-    return 0 if b > MIN_SCALE else 1
+# Checks and standardisation (the device path; twins of the NumPy side's checks below): the location-scale
+# ones are shared (families/location_scale.py), the boundedness and KL are this family's.
+location_scale.register_inputs(LaplacePrior, LaplacePair)  # standardise, parameter_code, standardised_code
 
 
 @protocol.implements(protocol.ratio_bounded, LaplacePair)
